@@ -1,0 +1,48 @@
+# Two commands on a fresh machine: `make run` (try it locally) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8400
+CONFIG_DIR ?= config
+SIM_DIR ?= .run/simulator
+APNS_PORT ?= 8401
+FCM_PORT ?= 8402
+
+.PHONY: install run serve simulator test lint bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+# The API on 127.0.0.1:$(PORT) with the sample config, and the APNs/FCM simulator it points at.
+run: install
+	@mkdir -p $(SIM_DIR)
+	@$(BIN)/python -m tests.servers.simulator --dir $(SIM_DIR) --apns-port $(APNS_PORT) --fcm-port $(FCM_PORT) & \
+	sim=$$!; trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
+	for _ in $$(seq 50); do [ -f $(SIM_DIR)/fcm-service-account.json ] && break; sleep 0.1; done; \
+	CONFIG_DIR=config DATA_DIR=.run/data $(BIN)/chalice local --no-autoreload --port $(PORT) --stage local
+
+# The API alone, against any config directory: CONFIG_DIR=... PORT=... make serve
+serve: install
+	CONFIG_DIR=$(CONFIG_DIR) $(BIN)/chalice local --no-autoreload --port $(PORT) --stage local
+
+simulator: install
+	$(BIN)/python -m tests.servers.simulator --dir $(SIM_DIR) --apns-port $(APNS_PORT) --fcm-port $(FCM_PORT)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf .run .mypy_cache .ruff_cache

@@ -1,0 +1,120 @@
+"""HTTP glue: body parsing, caller control and the response envelope around each use case.
+
+Every answer, success or error, is `{"code", "description", "data"}` with `code` equal to
+the HTTP status; an unexpected error is answered with a request id, never a traceback.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Response
+from chalice.app import Request
+
+from . import audit, dispatch, runtime
+from .config import Config
+from .errors import ApiError, ConfigError, Forbidden, InvalidRequest, PayloadTooLarge
+
+MAX_BODY = 64 * 1024
+CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
+VERSION = "0.1.0"
+
+
+def envelope(status: int, description: str, data: dict[str, Any] | list[Any] | None = None) -> Response:
+    body = {"code": status, "description": description, "data": {} if data is None else data}
+    return Response(
+        body=json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        headers={"Content-Type": "application/json"},
+    )
+
+
+def answer(fn: Callable[[], dispatch.Answer]) -> Response:
+    """Run a use case and wrap whatever happens in the envelope."""
+    try:
+        result = fn()
+    except ApiError as exc:
+        return envelope(exc.status, exc.description, exc.data)
+    except ConfigError as exc:
+        return envelope(503, f"configuration not usable: {exc}")
+    except Exception:
+        request_id = str(uuid.uuid4())
+        audit.logger.exception("unexpected error", extra={"error_id": request_id})
+        return envelope(500, "internal error", {"error-id": request_id})
+    return envelope(result.status, result.description, result.data)
+
+
+def json_object(request: Request) -> dict[str, Any]:
+    raw = request.raw_body or b""
+    if len(raw) > MAX_BODY:
+        raise PayloadTooLarge(f"body of {len(raw)} bytes is over the limit of {MAX_BODY}")
+    if not raw.strip():
+        raise InvalidRequest("empty body: a JSON object is required")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("body must be a JSON object")
+    return body
+
+
+def allowed(config: Config, request: Request) -> Config:
+    """allowed_hosts (IP/CIDR) and the optional API key, checked before validation."""
+    server = config.server
+    expected_key = runtime.get().settings.api_key or server.api_key
+    if expected_key:
+        given = (request.headers or {}).get("x-api-key", "")
+        if not hmac.compare_digest(given.encode(), expected_key.encode()):
+            raise Forbidden("access denied by access list")
+    if server.allowed_hosts:
+        source = ((request.context or {}).get("identity") or {}).get("sourceIp", "")
+        try:
+            address = ipaddress.ip_address(source)
+        except ValueError:
+            raise Forbidden("access denied by access list") from None
+        if not any(address in net for net in server.allowed_hosts):
+            raise Forbidden("access denied by access list")
+    return config
+
+
+def current_config(request: Request) -> Config:
+    return allowed(runtime.get().config.get(), request)
+
+
+def index() -> Response:
+    return envelope(200, "rtc-pushserver", {"version": VERSION})
+
+
+def health() -> Response:
+    def check() -> dispatch.Answer:
+        source = runtime.get().config
+        config = source.get()
+        apps = {
+            f"{app.app_id} ({app.platform})": {"section": app.section, "type": app.app_type, "auth": _auth(app)}
+            for app in config.apps.values()
+        }
+        data = {
+            "version": VERSION,
+            "apps": apps,
+            "unavailable": config.broken,
+            "warnings": config.warnings,
+        }
+        if source.error:
+            data["reload-error"] = source.error
+        return dispatch.Answer(200, "ok" if not config.broken else "degraded", data)
+
+    return answer(check)
+
+
+def _auth(app: Any) -> str:
+    return f"apns-{app.apns_auth}" if app.platform == "apple" else "fcm-v1"
+
+
+def push(request: Request) -> Response:
+    return answer(lambda: dispatch.push(current_config(request), json_object(request)))

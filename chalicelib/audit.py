@@ -1,0 +1,24 @@
+"""Structured logs: one JSON line per push with the call-id, never a credential."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+# The service name differs from the Chalice app name: Chalice and Powertools would otherwise
+# share one logging logger and print every line twice.
+logger = Logger(service="pushserver", level=os.environ.get("LOG_LEVEL", "INFO"))
+for noisy in ("httpx", "httpcore", "hpack", "h2", "botocore", "urllib3"):
+    logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def mask(token: str) -> str:
+    """Only the last 8 characters of a device token, enough to find it, not to use it."""
+    return f"...{token[-8:]}" if len(token) > 8 else "..."
+
+
+def push_logged(message: str, level: int = logging.INFO, **fields: Any) -> None:
+    logger.log(level, message, extra={k: v for k, v in fields.items() if v is not None})

@@ -1,0 +1,76 @@
+"""The configuration of this container, re-read when its files change.
+
+Modification times are checked at most every `check_interval` seconds, so a warm push does
+not stat files, and an edited applications.ini applies without a restart or redeploy (as the
+original's auto-reload did). A reload that fails keeps the previous configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from ..errors import ConfigError
+from .loader import load
+from .model import AppConfig, Config, ServerConfig
+
+__all__ = ["AppConfig", "Config", "ConfigSource", "ServerConfig"]
+
+log = logging.getLogger(__name__)
+
+
+class ConfigSource:
+    """A config directory, loaded on first use and reloaded when it changes."""
+
+    def __init__(self, config_dir: Path, check_interval: float = 2.0) -> None:
+        self.config_dir = config_dir
+        self.check_interval = check_interval
+        self._config: Config | None = None
+        self._stamp: tuple[float, ...] = ()
+        self._checked = 0.0
+        self._lock = threading.Lock()
+        self.error: str | None = None
+
+    def get(self) -> Config:
+        now = time.monotonic()
+        if self._config is not None and now - self._checked < self.check_interval:
+            return self._config
+        with self._lock:
+            self._checked = now
+            stamp = self._files_stamp()
+            if self._config is None or stamp != self._stamp:
+                self._reload(stamp)
+            assert self._config is not None
+            return self._config
+
+    def _reload(self, stamp: tuple[float, ...]) -> None:
+        try:
+            config = load(self.config_dir)
+        except ConfigError as exc:
+            self.error = str(exc)
+            log.error("configuration not loaded: %s", exc)
+            if self._config is None:
+                raise
+            return
+        self._config, self._stamp, self.error = config, stamp, None
+        for name, reason in config.broken.items():
+            log.warning("app [%s] is not available: %s", name, reason)
+        for warning in config.warnings:
+            log.warning("%s", warning)
+
+    def _files_stamp(self) -> tuple[float, ...]:
+        """mtimes of general.ini, the applications file and the credentials directory."""
+        paths = [self.config_dir / "general.ini"]
+        if self._config is not None:
+            paths += [self._config.server.applications_file, self._config.server.credentials_dir]
+        else:
+            paths += [self.config_dir / "applications.ini", self.config_dir / "credentials"]
+        stamps = []
+        for path in paths:
+            try:
+                stamps.append(path.stat().st_mtime)
+            except OSError:
+                stamps.append(0.0)
+        return tuple(stamps)

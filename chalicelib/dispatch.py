@@ -1,0 +1,179 @@
+"""The use cases: push one token (v1), and the delivery of a push job to its PNS."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import apps, audit
+from .apps.base import Notification, PayloadTooLargeError
+from .config import AppConfig, Config
+from .errors import ConfigError, NotFound
+from .models import PushRequest, invalid, normalize_platform, parse
+from .pns import Outcome, Verdict, send_many, service_for
+
+APNS_ID_NAMESPACE = uuid.UUID("8a3c9f40-5b7e-4d0e-9a43-6f1f2b0c7d55")
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    description: str
+    data: dict[str, Any] | list[Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One push to one device, as tried now or later from the retry queue."""
+
+    app: AppConfig
+    request: PushRequest
+    deadline: float  # epoch seconds after which the push is useless
+    account: str | None = None
+    attempt: int = 1
+
+    @property
+    def request_id(self) -> str:
+        """As in the original's logs: `<event>-<app-id or account>-<call-id>`."""
+        return f"{self.request.event}-{self.account or self.app.app_id}-{self.request.call_id}"
+
+    @property
+    def apns_id(self) -> str | None:
+        """Stable across retries, so a retried push is recognisable as the same one."""
+        if self.app.platform != "apple":
+            return None
+        req = self.request
+        return str(uuid.uuid5(APNS_ID_NAMESPACE, f"{req.call_id}\n{req.event}\n{req.device_id or req.token}"))
+
+
+def find_app(config: Config, body: dict[str, Any]) -> AppConfig:
+    """The app a v1 request names: 404 for an unknown platform or app, as the original."""
+    app_id, platform = body.get("app-id", body.get("app_id")), body.get("platform")
+    errors = {}
+    if not isinstance(app_id, str) or not app_id:
+        errors["app-id"] = "Field required" if app_id in (None, "") else "Input should be a valid string"
+    if not isinstance(platform, str) or not platform:
+        errors["platform"] = "Field required" if platform in (None, "") else "Input should be a valid string"
+    if errors:
+        raise invalid(errors)
+    assert isinstance(app_id, str) and isinstance(platform, str)
+    normalized = normalize_platform(platform)
+    if normalized is None:
+        raise NotFound(f"'{platform}' platform is not configured", {"platform": platform})
+    app = config.app(app_id, normalized)
+    if app is None:
+        raise NotFound(
+            f"{normalized.capitalize()} {app_id} app is not configured",
+            {"app-id": app_id, "platform": normalized},
+        )
+    return app
+
+
+def validate(app: AppConfig, body: dict[str, Any]) -> PushRequest:
+    """Field validation plus the app type's rules, every bad field in one message."""
+    app_type = apps.app_type(app.app_type)
+    request = parse(PushRequest, body)
+    errors = app_type.check(request)
+    if errors:
+        raise invalid(errors)
+    if request.event is None:  # linphone's only event is the default
+        request = request.model_copy(update={"event": "incoming_session"})
+    return request
+
+
+def new_job(app: AppConfig, request: PushRequest, account: str | None = None) -> Job:
+    assert request.event is not None
+    return Job(app, request, time.time() + app.deadline(request.event), account)
+
+
+def result(job: Job, outcome: Outcome, code: int | None = None) -> dict[str, Any]:
+    """The per-device result object of the contract (null-free)."""
+    req = job.request
+    data: dict[str, Any] = {
+        "code": outcome.code if code is None else code,
+        "reason": outcome.reason,
+        "url": outcome.url,
+        "platform": job.app.platform,
+        "app-id": job.app.app_id,
+        "device-id": req.device_id,
+        "call-id": req.call_id,
+        "token": audit.mask(req.token),
+        "body": outcome.body,
+        "apns-id": outcome.apns_id,
+    }
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def _prepare(job: Job) -> tuple[Notification | None, Outcome | None]:
+    """The notification to send, or the outcome that stops it before sending."""
+    try:
+        notification = apps.app_type(job.app.app_type).build(job.request, deadline=job.deadline, now=time.time())
+    except PayloadTooLargeError as exc:
+        return None, Outcome(Verdict.REJECTED, 413, f"PayloadTooLarge - {exc}", "")
+    return notification, None
+
+
+def deliver(jobs: list[Job]) -> list[Outcome]:
+    """Send each job once (plus the services' immediate retry); one job goes through the
+    cheaper sync client, several through concurrent HTTP/2 streams."""
+    outcomes: list[Outcome | None] = [None] * len(jobs)
+    pending: list[tuple[int, Any, Notification, str | None]] = []
+    for index, job in enumerate(jobs):
+        notification, stopped = _prepare(job)
+        if stopped is not None:
+            outcomes[index] = stopped
+            continue
+        assert notification is not None
+        try:
+            service = service_for(job.app)
+        except ConfigError as exc:
+            outcomes[index] = Outcome(Verdict.REJECTED, 0, str(exc), "")
+            continue
+        pending.append((index, service, notification, job.apns_id))
+    started = time.perf_counter()
+    if len(pending) == 1:
+        index, service, notification, apns_id = pending[0]
+        outcomes[index] = service.send(notification, apns_id)
+    elif pending:
+        sent = send_many([(s, n, a) for _, s, n, a in pending])
+        for (index, *_), outcome in zip(pending, sent, strict=True):
+            outcomes[index] = outcome
+    latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    final = [o for o in outcomes if o is not None]
+    for job, outcome in zip(jobs, final, strict=True):
+        log_outcome(job, outcome, latency_ms)
+    return final
+
+
+def log_outcome(job: Job, outcome: Outcome, latency_ms: float | None = None) -> None:
+    req = job.request
+    level = logging.INFO if outcome.verdict in (Verdict.DELIVERED, Verdict.DEAD_TOKEN) else logging.WARNING
+    audit.push_logged(
+        f"push {outcome.verdict}",
+        level,
+        request_id=job.request_id,
+        call_id=req.call_id,
+        app_id=job.app.app_id,
+        platform=job.app.platform,
+        event=req.event,
+        account=job.account,
+        device_id=req.device_id,
+        token=audit.mask(req.token),
+        attempt=job.attempt,
+        status=outcome.status,
+        reason=outcome.reason or None,
+        apns_id=outcome.apns_id,
+        latency_ms=latency_ms,
+    )
+
+
+def push(config: Config, body: dict[str, Any]) -> Answer:
+    """v1 `POST /push`."""
+    app = find_app(config, body)
+    job = new_job(app, validate(app, body))
+    [outcome] = deliver([job])
+    data = result(job, outcome)
+    return Answer(data["code"], "push notification response", data)

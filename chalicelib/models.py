@@ -1,0 +1,194 @@
+"""Request models of API v1 and v2, with the original's hyphenated keys.
+
+Every key is accepted hyphenated (`call-id`, the original's spelling) and with underscores
+(`call_id`, the spelling its README shows). Validation collects every bad field into one
+deterministic message, sorted by key, so callers can fix a request in one go.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+
+from .errors import InvalidRequest
+
+Platform = Literal["apple", "firebase"]
+Event = Literal["incoming_session", "incoming_conference_request", "cancel", "message", "transfer"]
+MediaType = Literal["audio", "video", "image", "chat", "sms", "file-transfer"]
+
+PLATFORM_ALIASES: dict[str, Platform] = {
+    "apple": "apple",
+    "ios": "apple",
+    "apns": "apple",
+    "firebase": "firebase",
+    "android": "firebase",
+    "fcm": "firebase",
+}
+EVENT_ALIASES = {"incoming_conference": "incoming_conference_request"}
+CALL_EVENTS = frozenset({"incoming_session", "incoming_conference_request"})
+MEDIA_TYPES = ("audio", "video", "image", "chat", "sms", "file-transfer")
+
+Text = Annotated[str, StringConstraints(max_length=1024)]
+LongText = Annotated[str, StringConstraints(max_length=8192)]
+Token = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+
+_URN_UUID = re.compile(r"^<urn:uuid:(.+)>$")
+
+
+def normalize_platform(value: str) -> Platform | None:
+    """`ios`, `APNS`, `android`... to `apple` / `firebase`; None when unknown."""
+    return PLATFORM_ALIASES.get(value.strip().lower())
+
+
+def clean_device_id(device_id: str) -> str:
+    """Remove a `<urn:uuid:...>` wrapper (SIP `+sip.instance`), nothing else."""
+    match = _URN_UUID.match(device_id)
+    return match.group(1) if match else device_id
+
+
+def _platform_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return normalize_platform(value) or value
+    return value
+
+
+def _key(name: str, *, required: bool = False, default: Any = None) -> Any:
+    """A field reachable as `name` and as its underscore spelling."""
+    alias = AliasChoices(name, name.replace("-", "_"))
+    if required:
+        return Field(validation_alias=alias, serialization_alias=name)
+    return Field(default, validation_alias=alias, serialization_alias=name)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore", coerce_numbers_to_str=True, frozen=True, populate_by_name=True
+    )
+
+
+class PushFields(_Model):
+    """What a push says about the call or message: shared by v1 and v2 push requests."""
+
+    event: Event | None = _key("event")
+    call_id: Id = _key("call-id", required=True)
+    sip_from: Text = Field(validation_alias=AliasChoices("from", "sip_from"), serialization_alias="from")
+    from_display_name: Text | None = _key("from-display-name")
+    to: Text = _key("to", required=True)
+    media_type: MediaType | None = _key("media-type")
+    reason: Text | None = _key("reason")
+    badge: int = Field(1, ge=0, le=1_000_000)
+    filename: Text | None = _key("filename")
+    filetype: Text | None = _key("filetype")
+    account: Text | None = _key("account")
+    content: LongText | None = _key("content")
+    content_type: Text | None = _key("content-type")
+
+    @field_validator("event", mode="before")
+    @classmethod
+    def _event_alias(cls, value: Any) -> Any:
+        return EVENT_ALIASES.get(value, value) if isinstance(value, str) else value
+
+    @field_validator("media_type", mode="before")
+    @classmethod
+    def _media_lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+class PushRequest(PushFields):
+    """v1 `POST /push`: one push to the token in the body."""
+
+    app_id: Id = _key("app-id", required=True)
+    platform: Platform = _key("platform", required=True)
+    token: Token = _key("token", required=True)
+    device_id: Text | None = _key("device-id")
+    silent: bool = _key("silent", default=True)
+
+    @field_validator("platform", mode="before")
+    @classmethod
+    def _platform_alias(cls, value: Any) -> Any:
+        return _platform_value(value)
+
+
+class TokenAddRequest(_Model):
+    """v2 `POST /v2/tokens/{account}`: store a device token."""
+
+    app_id: Id = _key("app-id", required=True)
+    platform: Platform = _key("platform", required=True)
+    token: Token = _key("token", required=True)
+    device_id: Id = _key("device-id", required=True)
+    silent: bool = _key("silent", default=True)
+    user_agent: Text | None = _key("user-agent")
+
+    @field_validator("platform", mode="before")
+    @classmethod
+    def _platform_alias(cls, value: Any) -> Any:
+        return _platform_value(value)
+
+    @field_validator("device_id")
+    @classmethod
+    def _clean_device(cls, value: str) -> str:
+        return clean_device_id(value)
+
+
+class TokenRemoveRequest(_Model):
+    """v2 `DELETE /v2/tokens/{account}`: forget a device token."""
+
+    app_id: Id = _key("app-id", required=True)
+    device_id: Id = _key("device-id", required=True)
+
+    @field_validator("device_id")
+    @classmethod
+    def _clean_device(cls, value: str) -> str:
+        return clean_device_id(value)
+
+
+class AccountPushRequest(PushFields):
+    """v2 `POST /v2/tokens/{account}/push[/{device}]`: the device data comes from storage."""
+
+
+M = TypeVar("M", bound=_Model)
+
+
+def field_errors(model: type[_Model], exc: ValidationError) -> dict[str, str]:
+    """Pydantic errors keyed by the hyphenated JSON key."""
+    names = {
+        name: (info.serialization_alias or name) for name, info in model.model_fields.items()
+    }
+    keys = set(names.values())
+    errors: dict[str, str] = {}
+    for error in exc.errors():
+        loc = str(error["loc"][0]) if error["loc"] else "body"
+        key = loc if loc in keys else names.get(loc, loc.replace("_", "-"))
+        errors.setdefault(key, error["msg"])
+    return errors
+
+
+def invalid(errors: dict[str, str]) -> InvalidRequest:
+    """One message naming every bad field, sorted by key."""
+    ordered = dict(sorted(errors.items()))
+    text = "; ".join(f"{key}: {msg}" for key, msg in ordered.items())
+    return InvalidRequest(f"invalid request: {text}", {"errors": ordered})
+
+
+def parse(model: type[M], body: dict[str, Any], extra: dict[str, str] | None = None) -> M:
+    """Validate `body`; raise InvalidRequest naming every bad field (plus `extra` ones)."""
+    errors = dict(extra or {})
+    try:
+        result = model.model_validate(body)
+    except ValidationError as exc:
+        errors.update(field_errors(model, exc))
+        raise invalid(errors) from None
+    if errors:
+        raise invalid(errors)
+    return result

@@ -1,0 +1,39 @@
+"""Process settings from the environment: where config lives and which adapters to use.
+
+Locally everything has an embedded default (config/ directory, SQLite tokens, in-process
+retries); a Chalice stage sets the AWS adapters through its environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_dir: Path
+    data_dir: Path
+    token_store: str  # "sqlite" | "dynamodb" | "keyspaces" | "auto" (keyspaces when general.ini names Cassandra hosts)
+    tokens_table: str
+    retry_queue: str  # "local" | "sqs"
+    retry_queue_url: str
+    config_check_interval: float
+    api_key: str | None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        return cls(
+            config_dir=Path(env.get("CONFIG_DIR") or PROJECT_DIR / "config").resolve(),
+            data_dir=Path(env.get("DATA_DIR") or PROJECT_DIR / "var").resolve(),
+            token_store=env.get("TOKEN_STORE", "auto").lower(),
+            tokens_table=env.get("TOKENS_TABLE", "rtc-push-tokens"),
+            retry_queue=env.get("RETRY_QUEUE", "local").lower(),
+            retry_queue_url=env.get("RETRY_QUEUE_URL", ""),
+            config_check_interval=float(env.get("CONFIG_CHECK_INTERVAL", "2")),
+            api_key=env.get("API_KEY") or None,
+        )

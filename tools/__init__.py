@@ -1,0 +1,1 @@
+"""Operator tools of rtc-pushserver that run outside the server (standard library only)."""
