@@ -1,6 +1,6 @@
 """rtc-pushserver routes: each maps an HTTP call to one use case in chalicelib."""
 
-from chalice import Chalice, Response
+from chalice.app import Chalice, Response
 
 from chalicelib import api
 
@@ -20,3 +20,23 @@ def health() -> Response:
 @app.route("/push", methods=["POST"], content_types=api.CONTENT_TYPES)
 def push() -> Response:
     return api.push(app.current_request)
+
+
+@app.route("/v2/tokens/{account}", methods=["POST"], content_types=api.CONTENT_TYPES)
+def add_token(account: str) -> Response:
+    return api.add_token(app.current_request, account)
+
+
+@app.route("/v2/tokens/{account}", methods=["DELETE"], content_types=api.CONTENT_TYPES)
+def remove_token(account: str) -> Response:
+    return api.remove_token(app.current_request, account)
+
+
+@app.route("/v2/tokens/{account}/push", methods=["POST"], content_types=api.CONTENT_TYPES)
+def push_account(account: str) -> Response:
+    return api.push_account(app.current_request, account)
+
+
+@app.route("/v2/tokens/{account}/push/{device}", methods=["POST"], content_types=api.CONTENT_TYPES)
+def push_device(account: str, device: str) -> Response:
+    return api.push_account(app.current_request, account, device)

@@ -13,10 +13,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from chalice import Response
-from chalice.app import Request
+from chalice.app import Request, Response
 
-from . import audit, dispatch, runtime
+from . import audit, devices, dispatch, runtime
 from .config import Config
 from .errors import ApiError, ConfigError, Forbidden, InvalidRequest, PayloadTooLarge
 
@@ -25,7 +24,9 @@ CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlen
 VERSION = "0.1.0"
 
 
-def envelope(status: int, description: str, data: dict[str, Any] | list[Any] | None = None) -> Response:
+def envelope(
+    status: int, description: str, data: dict[str, Any] | list[Any] | None = None
+) -> Response:
     body = {"code": status, "description": description, "data": {} if data is None else data}
     return Response(
         body=json.dumps(body, separators=(",", ":")),
@@ -49,7 +50,8 @@ def answer(fn: Callable[[], dispatch.Answer]) -> Response:
     return envelope(result.status, result.description, result.data)
 
 
-def json_object(request: Request) -> dict[str, Any]:
+def json_object(request: Request | None) -> dict[str, Any]:
+    assert request is not None
     raw = request.raw_body or b""
     if len(raw) > MAX_BODY:
         raise PayloadTooLarge(f"body of {len(raw)} bytes is over the limit of {MAX_BODY}")
@@ -69,11 +71,12 @@ def allowed(config: Config, request: Request) -> Config:
     server = config.server
     expected_key = runtime.get().settings.api_key or server.api_key
     if expected_key:
-        given = (request.headers or {}).get("x-api-key", "")
+        given = str(request.headers.get("x-api-key", "")) if request.headers else ""
         if not hmac.compare_digest(given.encode(), expected_key.encode()):
             raise Forbidden("access denied by access list")
     if server.allowed_hosts:
-        source = ((request.context or {}).get("identity") or {}).get("sourceIp", "")
+        identity: dict[str, Any] = (request.context or {}).get("identity") or {}
+        source = str(identity.get("sourceIp", ""))
         try:
             address = ipaddress.ip_address(source)
         except ValueError:
@@ -83,7 +86,8 @@ def allowed(config: Config, request: Request) -> Config:
     return config
 
 
-def current_config(request: Request) -> Config:
+def current_config(request: Request | None) -> Config:
+    assert request is not None  # Chalice sets it for every route
     return allowed(runtime.get().config.get(), request)
 
 
@@ -96,7 +100,11 @@ def health() -> Response:
         source = runtime.get().config
         config = source.get()
         apps = {
-            f"{app.app_id} ({app.platform})": {"section": app.section, "type": app.app_type, "auth": _auth(app)}
+            f"{app.app_id} ({app.platform})": {
+                "section": app.section,
+                "type": app.app_type,
+                "auth": _auth(app),
+            }
             for app in config.apps.values()
         }
         data = {
@@ -116,5 +124,31 @@ def _auth(app: Any) -> str:
     return f"apns-{app.apns_auth}" if app.platform == "apple" else "fcm-v1"
 
 
-def push(request: Request) -> Response:
-    return answer(lambda: dispatch.push(current_config(request), json_object(request)))
+def push(request: Request | None) -> Response:
+    return answer(
+        lambda: dispatch.push(runtime.get(), current_config(request), json_object(request))
+    )
+
+
+def add_token(request: Request | None, account: str) -> Response:
+    return answer(
+        lambda: devices.add_token(
+            runtime.get(), current_config(request), account, json_object(request)
+        )
+    )
+
+
+def remove_token(request: Request | None, account: str) -> Response:
+    def remove() -> dispatch.Answer:
+        current_config(request)
+        return devices.remove_token(runtime.get(), account, json_object(request))
+
+    return answer(remove)
+
+
+def push_account(request: Request | None, account: str, device: str | None = None) -> Response:
+    return answer(
+        lambda: devices.push_account(
+            runtime.get(), current_config(request), account, json_object(request), device
+        )
+    )

@@ -21,4 +21,10 @@ def mask(token: str) -> str:
 
 
 def push_logged(message: str, level: int = logging.INFO, **fields: Any) -> None:
-    logger.log(level, message, extra={k: v for k, v in fields.items() if v is not None})
+    extra = {k: v for k, v in fields.items() if v is not None}
+    if level >= logging.ERROR:
+        logger.error(message, extra=extra)
+    elif level >= logging.WARNING:
+        logger.warning(message, extra=extra)
+    else:
+        logger.info(message, extra=extra)

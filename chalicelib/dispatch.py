@@ -11,9 +11,12 @@ from typing import Any
 from . import apps, audit
 from .apps.base import Notification, PayloadTooLargeError
 from .config import AppConfig, Config
-from .errors import ConfigError, NotFound
+from .errors import ConfigError, NotFound, StorageUnavailable
 from .models import PushRequest, invalid, normalize_platform, parse
 from .pns import Outcome, Verdict, send_many, service_for
+from .retry import policy
+from .retry.base import RetryMessage
+from .runtime import Runtime
 
 APNS_ID_NAMESPACE = uuid.UUID("8a3c9f40-5b7e-4d0e-9a43-6f1f2b0c7d55")
 
@@ -46,7 +49,11 @@ class Job:
         if self.app.platform != "apple":
             return None
         req = self.request
-        return str(uuid.uuid5(APNS_ID_NAMESPACE, f"{req.call_id}\n{req.event}\n{req.device_id or req.token}"))
+        return str(
+            uuid.uuid5(
+                APNS_ID_NAMESPACE, f"{req.call_id}\n{req.event}\n{req.device_id or req.token}"
+            )
+        )
 
 
 def find_app(config: Config, body: dict[str, Any]) -> AppConfig:
@@ -54,9 +61,13 @@ def find_app(config: Config, body: dict[str, Any]) -> AppConfig:
     app_id, platform = body.get("app-id", body.get("app_id")), body.get("platform")
     errors = {}
     if not isinstance(app_id, str) or not app_id:
-        errors["app-id"] = "Field required" if app_id in (None, "") else "Input should be a valid string"
+        errors["app-id"] = (
+            "Field required" if app_id in (None, "") else "Input should be a valid string"
+        )
     if not isinstance(platform, str) or not platform:
-        errors["platform"] = "Field required" if platform in (None, "") else "Input should be a valid string"
+        errors["platform"] = (
+            "Field required" if platform in (None, "") else "Input should be a valid string"
+        )
     if errors:
         raise invalid(errors)
     assert isinstance(app_id, str) and isinstance(platform, str)
@@ -110,7 +121,9 @@ def result(job: Job, outcome: Outcome, code: int | None = None) -> dict[str, Any
 def _prepare(job: Job) -> tuple[Notification | None, Outcome | None]:
     """The notification to send, or the outcome that stops it before sending."""
     try:
-        notification = apps.app_type(job.app.app_type).build(job.request, deadline=job.deadline, now=time.time())
+        notification = apps.app_type(job.app.app_type).build(
+            job.request, deadline=job.deadline, now=time.time()
+        )
     except PayloadTooLargeError as exc:
         return None, Outcome(Verdict.REJECTED, 413, f"PayloadTooLarge - {exc}", "")
     return notification, None
@@ -150,7 +163,11 @@ def deliver(jobs: list[Job]) -> list[Outcome]:
 
 def log_outcome(job: Job, outcome: Outcome, latency_ms: float | None = None) -> None:
     req = job.request
-    level = logging.INFO if outcome.verdict in (Verdict.DELIVERED, Verdict.DEAD_TOKEN) else logging.WARNING
+    level = (
+        logging.INFO
+        if outcome.verdict in (Verdict.DELIVERED, Verdict.DEAD_TOKEN)
+        else logging.WARNING
+    )
     audit.push_logged(
         f"push {outcome.verdict}",
         level,
@@ -170,10 +187,116 @@ def log_outcome(job: Job, outcome: Outcome, latency_ms: float | None = None) -> 
     )
 
 
-def push(config: Config, body: dict[str, Any]) -> Answer:
+def message_for(job: Job, attempt: int) -> RetryMessage:
+    req = job.request.model_dump(by_alias=True, exclude_none=True)
+    push_id = job.apns_id or str(
+        uuid.uuid5(APNS_ID_NAMESPACE, f"{job.app.app_id}\n{job.request_id}\n{job.request.token}")
+    )
+    return RetryMessage(
+        push_id, job.app.app_id, job.app.platform, req, job.deadline, attempt, job.account
+    )
+
+
+def settle(rt: Runtime, jobs: list[Job], outcomes: list[Outcome]) -> list[dict[str, Any]]:
+    """After an attempt: queue what is worth retrying, forget dead tokens of stored devices,
+    log what expired. Returns the result object of each job."""
+    results = []
+    now = time.time()
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        data = result(job, outcome)
+        if outcome.verdict is Verdict.RETRY:
+            data.update(_queue_retry(rt, job, outcome, now))
+        elif outcome.verdict is Verdict.DEAD_TOKEN and job.account is not None:
+            _forget_device(rt, job)
+        results.append(data)
+    return results
+
+
+def _queue_retry(rt: Runtime, job: Job, outcome: Outcome, now: float) -> dict[str, Any]:
+    delay = policy.next_delay(
+        job.attempt + 1, now=now, deadline=job.deadline, retry_after=outcome.retry_after
+    )
+    if delay is None:
+        audit.push_logged(
+            "push expired",
+            logging.WARNING,
+            request_id=job.request_id,
+            call_id=job.request.call_id,
+            app_id=job.app.app_id,
+            attempts=job.attempt,
+            reason=outcome.reason,
+        )
+        return {"reason": f"{outcome.reason} (expired after {job.attempt} attempts)"}
+    try:
+        rt.retry_queue.enqueue(message_for(job, job.attempt + 1), delay)
+    except StorageUnavailable as exc:
+        audit.push_logged(
+            "retry not queued", logging.ERROR, call_id=job.request.call_id, reason=str(exc)
+        )
+        return {}
+    retry = {
+        "attempt": job.attempt + 1,
+        "next_attempt_in": round(delay, 3),
+        "deadline": int(job.deadline),
+    }
+    return {"code": 202, "retry": retry}
+
+
+def _forget_device(rt: Runtime, job: Job) -> None:
+    req = job.request
+    assert job.account is not None and req.device_id is not None
+    token = req.token.split("-", 1)[0] if job.app.platform == "apple" else req.token
+    try:
+        removed = rt.tokens.remove_if_token(job.account, job.app.app_id, req.device_id, token)
+    except StorageUnavailable as exc:
+        audit.push_logged(
+            "dead token not removed", logging.ERROR, account=job.account, reason=str(exc)
+        )
+        return
+    if removed:
+        audit.push_logged(
+            "device removed: token is dead",
+            account=job.account,
+            app_id=job.app.app_id,
+            device_id=req.device_id,
+        )
+
+
+def accept(rt: Runtime, jobs: list[Job]) -> Answer:
+    """`return_async = false`: queue every push at once and answer 202."""
+    for job in jobs:
+        rt.retry_queue.enqueue(message_for(job, job.attempt), 0)
+    return Answer(202, "accepted for delivery")
+
+
+def push(rt: Runtime, config: Config, body: dict[str, Any]) -> Answer:
     """v1 `POST /push`."""
     app = find_app(config, body)
     job = new_job(app, validate(app, body))
-    [outcome] = deliver([job])
-    data = result(job, outcome)
-    return Answer(data["code"], "push notification response", data)
+    if not config.server.return_async:
+        return accept(rt, [job])
+    [data] = settle(rt, [job], deliver([job]))
+    description = "queued for retry" if data["code"] == 202 else "push notification response"
+    return Answer(data["code"], description, data)
+
+
+def redeliver(rt: Runtime, message: RetryMessage) -> None:
+    """One attempt of a queued push (the retry queue's handler)."""
+    app = rt.config.get().app(message.app_id, message.platform)  # type: ignore[arg-type]
+    if app is None:
+        audit.push_logged(
+            "queued push dropped: app no longer configured", logging.ERROR, app_id=message.app_id
+        )
+        return
+    request = PushRequest.model_validate(message.request)
+    job = Job(app, request, message.deadline, message.account, message.attempt)
+    if time.time() >= job.deadline:
+        audit.push_logged(
+            "push expired",
+            logging.WARNING,
+            request_id=job.request_id,
+            call_id=request.call_id,
+            attempts=job.attempt - 1,
+        )
+        return
+    settle(rt, [job], deliver([job]))

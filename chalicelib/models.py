@@ -82,7 +82,9 @@ class PushFields(_Model):
 
     event: Event | None = _key("event")
     call_id: Id = _key("call-id", required=True)
-    sip_from: Text = Field(validation_alias=AliasChoices("from", "sip_from"), serialization_alias="from")
+    sip_from: Text = Field(
+        validation_alias=AliasChoices("from", "sip_from"), serialization_alias="from"
+    )
     from_display_name: Text | None = _key("from-display-name")
     to: Text = _key("to", required=True)
     media_type: MediaType | None = _key("media-type")
@@ -162,9 +164,7 @@ M = TypeVar("M", bound=_Model)
 
 def field_errors(model: type[_Model], exc: ValidationError) -> dict[str, str]:
     """Pydantic errors keyed by the hyphenated JSON key."""
-    names = {
-        name: (info.serialization_alias or name) for name, info in model.model_fields.items()
-    }
+    names = {name: (info.serialization_alias or name) for name, info in model.model_fields.items()}
     keys = set(names.values())
     errors: dict[str, str] = {}
     for error in exc.errors():

@@ -6,13 +6,61 @@ import threading
 from functools import cached_property
 
 from .config import ConfigSource
+from .retry.base import RetryQueue
 from .settings import Settings
+from .tokens.base import TokenStore
 
 
 class Runtime:
+    """Config source, token store and retry queue, each built on first use."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.config = ConfigSource(settings.config_dir, settings.config_check_interval)
+        self._lock = threading.Lock()
+
+    @cached_property
+    def tokens(self) -> TokenStore:
+        with self._lock:
+            kind = self.settings.token_store
+            server = self.config.get().server
+            if kind == "auto":
+                kind = "keyspaces" if server.cassandra_contact_points else "sqlite"
+            if kind == "dynamodb":
+                from .tokens.dynamodb import DynamoTokenStore
+
+                return DynamoTokenStore(self.settings.tokens_table)
+            if kind == "keyspaces":
+                from .tokens.keyspaces import KeyspacesTokenStore
+
+                return KeyspacesTokenStore(
+                    server.cassandra_contact_points,
+                    server.cassandra_keyspace,
+                    table=server.cassandra_table,
+                    **self.settings.keyspaces_options(),
+                )
+            from .tokens.sqlite import SqliteTokenStore
+
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            return SqliteTokenStore(self.settings.data_dir / "tokens.sqlite3")
+
+    @cached_property
+    def retry_queue(self) -> RetryQueue:
+        with self._lock:
+            if self.settings.retry_queue == "sqs":
+                from .retry.sqs import SqsRetryQueue
+
+                return SqsRetryQueue(self.settings.retry_queue_url)
+            from .retry.local import LocalRetryQueue
+
+            return LocalRetryQueue(self.redeliver)
+
+    def redeliver(self, message: object) -> None:
+        from . import dispatch
+        from .retry.base import RetryMessage
+
+        assert isinstance(message, RetryMessage)
+        dispatch.redeliver(self, message)
 
 
 _runtime: Runtime | None = None
@@ -35,6 +83,3 @@ def reset(settings: Settings | None = None) -> Runtime:
     with _lock:
         _runtime = Runtime(settings or Settings.from_env())
     return _runtime
-
-
-__all__ = ["Runtime", "cached_property", "get", "reset"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -17,12 +18,26 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 class Settings:
     config_dir: Path
     data_dir: Path
-    token_store: str  # "sqlite" | "dynamodb" | "keyspaces" | "auto" (keyspaces when general.ini names Cassandra hosts)
+    # "sqlite" | "dynamodb" | "keyspaces" | "auto" (keyspaces when general.ini names hosts)
+    token_store: str
     tokens_table: str
     retry_queue: str  # "local" | "sqs"
     retry_queue_url: str
     config_check_interval: float
     api_key: str | None
+    idempotency_table: str
+    cql: dict[str, str]  # CQL_* variables: port, credentials, Keyspaces region, CA file
+
+    def keyspaces_options(self) -> dict[str, Any]:
+        region = self.cql.get("CQL_SIGV4_REGION")
+        return {
+            "port": int(self.cql.get("CQL_PORT") or (9142 if region else 9042)),
+            "region": region,
+            "sigv4": bool(region),
+            "username": self.cql.get("CQL_USERNAME"),
+            "password": self.cql.get("CQL_PASSWORD"),
+            "ca_file": self.cql.get("CQL_CA_FILE"),
+        }
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -36,4 +51,6 @@ class Settings:
             retry_queue_url=env.get("RETRY_QUEUE_URL", ""),
             config_check_interval=float(env.get("CONFIG_CHECK_INTERVAL", "2")),
             api_key=env.get("API_KEY") or None,
+            idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
+            cql={k: v for k, v in env.items() if k.startswith("CQL_") and v},
         )

@@ -144,10 +144,14 @@ def load_app(name: str, section: configparser.SectionProxy, server: ServerConfig
         raise ConfigError(f"app_platform {section['app_platform']!r} is not apple or firebase")
     app_type = section["app_type"].strip().lower()
     if app_type not in KNOWN_APP_TYPES:
-        raise ConfigError(f"app_type {app_type!r} is not one of {', '.join(sorted(KNOWN_APP_TYPES))}")
+        raise ConfigError(
+            f"app_type {app_type!r} is not one of {', '.join(sorted(KNOWN_APP_TYPES))}"
+        )
     base = server.credentials_dir
     ca = _credential(section, "tls_ca_file", base)
-    remote_urls = tuple(filter(None, (u.strip() for u in section.get("log_remote_urls", "").split(","))))
+    remote_urls = tuple(
+        filter(None, (u.strip() for u in section.get("log_remote_urls", "").split(",")))
+    )
     remote_key = section.get("log_remote_key", "").strip() or section.get("log_key", "").strip()
     timeout_option = "log_remote_timeout" if "log_remote_timeout" in section else "log_time_out"
     common = {
@@ -175,7 +179,9 @@ def load_app(name: str, section: configparser.SectionProxy, server: ServerConfig
         if key_id and not key:
             raise ConfigError("token auth needs apple_key (the .p8 file)")
         if not key_id and not cert:
-            raise ConfigError("set apple_certificate (certificate auth) or key_id, team_id and apple_key")
+            raise ConfigError(
+                "set apple_certificate (certificate auth) or key_id, team_id and apple_key"
+            )
         refs = [r for r in (cert, key, ca) if r]
         return AppConfig(
             **common,  # type: ignore[arg-type]
@@ -195,7 +201,11 @@ def load_app(name: str, section: configparser.SectionProxy, server: ServerConfig
     if url.rstrip("/").endswith("/fcm/send"):
         raise ConfigError(LEGACY_FCM)
     if not url:
-        project = credentials.read_json(account).get("project_id") if not credentials.is_secret(account) else None
+        project = (
+            credentials.read_json(account).get("project_id")
+            if not credentials.is_secret(account)
+            else None
+        )
         if not project:
             raise ConfigError("missing firebase_push_url")
         url = f"https://fcm.googleapis.com/v1/projects/{project}/messages:send"
@@ -235,6 +245,8 @@ def load(config_dir: Path) -> Config:
             continue
         key = (app.app_id, app.platform)
         if key in config.apps:
-            warnings.append(f"[{name}] replaces [{config.apps[key].section}] for {app.app_id} ({app.platform})")
+            warnings.append(
+                f"[{name}] replaces [{config.apps[key].section}] for {app.app_id} ({app.platform})"
+            )
         config.apps[key] = app
     return config

@@ -8,7 +8,17 @@ from .. import credentials
 from ..apps.base import Notification, encode
 from ..config import AppConfig
 from .apns_jwt import ProviderToken
-from .base import Exchange, Outcome, Prepared, PushService, Verdict, json_body, retry_after, ssl_context, transport_outcome
+from .base import (
+    Exchange,
+    Outcome,
+    Prepared,
+    PushService,
+    Verdict,
+    json_body,
+    retry_after,
+    ssl_context,
+    transport_outcome,
+)
 
 # Apple's reasons, in a few words (the caller sees "<reason> - <text>").
 REASONS = {
@@ -46,9 +56,13 @@ REASONS = {
     "Shutdown": "The APNs server is shutting down.",
 }
 DEAD_REASONS = frozenset({"BadDeviceToken", "Unregistered", "ExpiredToken"})
-RETRY_REASONS = frozenset({"TooManyRequests", "TooManyProviderTokenUpdates", "IdleTimeout", "Shutdown"})
+RETRY_REASONS = frozenset(
+    {"TooManyRequests", "TooManyProviderTokenUpdates", "IdleTimeout", "Shutdown"}
+)
 # worth one immediate retry on a fresh token or connection
-RETRY_NOW_REASONS = frozenset({"ExpiredProviderToken", "IdleTimeout", "Shutdown", "UnrelatedKeyIdInToken"})
+RETRY_NOW_REASONS = frozenset(
+    {"ExpiredProviderToken", "IdleTimeout", "Shutdown", "UnrelatedKeyIdInToken"}
+)
 
 
 def describe(reason: str) -> str:

@@ -85,7 +85,9 @@ def retry_after(response: httpx.Response) -> float | None:
     return None
 
 
-def ssl_context(app: AppConfig, certificate: str | None = None, key: str | None = None) -> ssl.SSLContext:
+def ssl_context(
+    app: AppConfig, certificate: str | None = None, key: str | None = None
+) -> ssl.SSLContext:
     """Verify the server always; present a client certificate when given."""
     if app.tls_ca_file:
         context = ssl.create_default_context(cafile=credentials.as_file(app.tls_ca_file))
@@ -131,9 +133,13 @@ class PushService:
             result: httpx.Response | httpx.TransportError
             with self._client_lock:
                 if self._client is None:
-                    self._client = httpx.Client(http2=True, verify=self._context, timeout=self._timeout)
+                    self._client = httpx.Client(
+                        http2=True, verify=self._context, timeout=self._timeout
+                    )
                 try:
-                    result = self._client.post(prepared.url, content=prepared.body, headers=prepared.headers)
+                    result = self._client.post(
+                        prepared.url, content=prepared.body, headers=prepared.headers
+                    )
                 except httpx.TransportError as exc:
                     result = exc
                     if isinstance(exc, httpx.TimeoutException):
@@ -152,7 +158,9 @@ class PushService:
         while True:
             result: httpx.Response | httpx.TransportError
             try:
-                result = await client.post(prepared.url, content=prepared.body, headers=prepared.headers)
+                result = await client.post(
+                    prepared.url, content=prepared.body, headers=prepared.headers
+                )
             except httpx.TransportError as exc:
                 result = exc
                 self._stale_async = isinstance(exc, httpx.TimeoutException) or self._stale_async
@@ -163,7 +171,9 @@ class PushService:
 
     def _async_client(self) -> httpx.AsyncClient:
         if self._aclient is None:
-            self._aclient = httpx.AsyncClient(http2=True, verify=self._context, timeout=self._timeout)
+            self._aclient = httpx.AsyncClient(
+                http2=True, verify=self._context, timeout=self._timeout
+            )
         return self._aclient
 
     async def _renew_stale_async(self) -> None:

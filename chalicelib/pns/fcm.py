@@ -76,7 +76,7 @@ class _HttpxAuthRequest:
                 method, url, content=body, headers=headers, timeout=timeout or READ_TIMEOUT
             )
         except httpx.HTTPError as exc:
-            raise exceptions.TransportError(str(exc)) from exc
+            raise exceptions.TransportError(str(exc)) from exc  # type: ignore[no-untyped-call]
         return _AuthResponse(response)
 
 
@@ -93,7 +93,9 @@ class OAuthToken:
     def __init__(self, info: dict[str, Any], context: Any) -> None:
         from google.oauth2 import service_account
 
-        self._credentials = service_account.Credentials.from_service_account_info(info, scopes=[SCOPE])
+        self._credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            info, scopes=[SCOPE]
+        )
         self._request = _HttpxAuthRequest(httpx.Client(verify=context, timeout=READ_TIMEOUT))
         self._lock = threading.Lock()
         self._invalid = False
@@ -141,10 +143,15 @@ class FcmService(PushService):
             try:
                 token = self._token.get()
             except Exception as exc:  # google-auth's RefreshError / TransportError
-                retryable = getattr(exc, "retryable", False) or "TransportError" in type(exc).__name__
+                retryable = (
+                    getattr(exc, "retryable", False) or "TransportError" in type(exc).__name__
+                )
                 verdict = Verdict.RETRY if retryable else Verdict.REJECTED
                 return Outcome(verdict, 0, f"OAuth token not obtained: {exc}", url)
-            headers = {"authorization": f"Bearer {token}", "content-type": "application/json; UTF-8"}
+            headers = {
+                "authorization": f"Bearer {token}",
+                "content-type": "application/json; UTF-8",
+            }
             result = yield Prepared(url, headers, body)
             if isinstance(result, httpx.TransportError):
                 if attempt == 1 and not isinstance(result, httpx.TimeoutException):
@@ -155,7 +162,11 @@ class FcmService(PushService):
             if result.status_code == 401 and code != "THIRD_PARTY_AUTH_ERROR" and attempt == 1:
                 self._token.invalidate()
                 continue
-            reason = "" if result.status_code == 200 else f"{code or result.status_code} {message}".strip()
+            reason = (
+                ""
+                if result.status_code == 200
+                else f"{code or result.status_code} {message}".strip()
+            )
             return Outcome(
                 classify(result.status_code, code, message),
                 result.status_code,

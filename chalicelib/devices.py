@@ -1,0 +1,167 @@
+"""API v2 use cases: device tokens stored per account, and pushes to an account's devices."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import unquote
+
+from . import audit
+from .apps import app_type
+from .config import Config
+from .dispatch import Answer, Job, accept, deliver, new_job, settle
+from .errors import InvalidRequest, NotFound
+from .models import (
+    AccountPushRequest,
+    PushRequest,
+    TokenAddRequest,
+    TokenRemoveRequest,
+    clean_device_id,
+    field_errors,
+    parse,
+)
+from .runtime import Runtime
+from .tokens.base import Device
+
+MAX_ACCOUNT = 255
+
+
+def account_of(raw: str) -> str:
+    account = unquote(raw).strip()
+    if not account or len(account) > MAX_ACCOUNT:
+        raise InvalidRequest(
+            f"account must be 1 to {MAX_ACCOUNT} characters", {"account": raw[:MAX_ACCOUNT]}
+        )
+    return account
+
+
+def _not_configured(platform: str, app_id: str) -> NotFound:
+    return NotFound(
+        f"{platform.capitalize()} {app_id} app is not configured",
+        {"app-id": app_id, "platform": platform},
+    )
+
+
+def add_token(rt: Runtime, config: Config, raw_account: str, body: dict[str, Any]) -> Answer:
+    """`POST /v2/tokens/{account}`: store (upsert) one device of the account."""
+    account = account_of(raw_account)
+    req = parse(TokenAddRequest, body)
+    if config.app(req.app_id, req.platform) is None:
+        raise _not_configured(req.platform, req.app_id)
+    token, background = req.token, None
+    if req.platform == "apple" and "-" in token:
+        token, background = token.split("-", 1)
+    device = Device(
+        account,
+        req.app_id,
+        req.device_id,
+        req.platform,
+        token,
+        background or None,
+        req.silent,
+        req.user_agent,
+        time.time(),
+    )
+    rt.tokens.upsert(device)
+    audit.push_logged(
+        "device stored",
+        account=account,
+        app_id=req.app_id,
+        device_id=req.device_id,
+        platform=req.platform,
+    )
+    data = {
+        "app-id": device.app_id,
+        "platform": device.platform,
+        "token": audit.mask(device.token),
+        "device-id": device.device_id,
+        "silent": device.silent,
+        "user-agent": device.user_agent,
+    }
+    return Answer(200, "device token stored", {k: v for k, v in data.items() if v is not None})
+
+
+def remove_token(rt: Runtime, raw_account: str, body: dict[str, Any]) -> Answer:
+    """`DELETE /v2/tokens/{account}`: forget one device of the account."""
+    account = account_of(raw_account)
+    req = parse(TokenRemoveRequest, body)
+    data = {"app-id": req.app_id, "device-id": req.device_id}
+    if rt.tokens.remove(account, req.app_id, req.device_id):
+        audit.push_logged(
+            "device removed", account=account, app_id=req.app_id, device_id=req.device_id
+        )
+        return Answer(200, "device token removed", data)
+    if not rt.tokens.devices(account):
+        raise NotFound("user not found", {"account": account})
+    raise NotFound("device not found", data)
+
+
+def _device_job(
+    config: Config, account: str, device: Device, fields: dict[str, Any]
+) -> Job | dict[str, Any]:
+    """The push job of one stored device, or its own error result (the others still go)."""
+    base = {
+        "platform": device.platform,
+        "app-id": device.app_id,
+        "device-id": device.device_id,
+        "call-id": fields.get("call-id"),
+    }
+    app = config.app(device.app_id, device.platform)
+    if app is None:
+        return {"code": 404, "reason": str(_not_configured(device.platform, device.app_id)), **base}
+    token = f"{device.token}-{device.background_token}" if device.background_token else device.token
+    merged = {
+        **fields,
+        "app-id": device.app_id,
+        "platform": device.platform,
+        "token": token,
+        "device-id": device.device_id,
+        "silent": device.silent,
+    }
+    try:
+        request = PushRequest.model_validate(merged)
+    except ValueError as exc:
+        errors = field_errors(PushRequest, exc)  # type: ignore[arg-type]
+    else:
+        errors = app_type(app.app_type).check(request)
+        if not errors:
+            if request.event is None:
+                request = request.model_copy(update={"event": "incoming_session"})
+            return new_job(app, request, account)
+    text = "; ".join(f"{k}: {v}" for k, v in sorted(errors.items()))
+    return {
+        "code": 400,
+        "reason": f"invalid request: {text}",
+        **{k: v for k, v in base.items() if v is not None},
+    }
+
+
+def push_account(
+    rt: Runtime,
+    config: Config,
+    raw_account: str,
+    body: dict[str, Any],
+    device_id: str | None = None,
+) -> Answer:
+    """`POST /v2/tokens/{account}/push[/{device}]`: push to the account's devices at once."""
+    account = account_of(raw_account)
+    req = parse(AccountPushRequest, body)
+    devices = rt.tokens.devices(account)
+    if not devices:
+        raise NotFound("Push request was not sent: user not found", {"account": account})
+    if device_id is not None:
+        wanted = clean_device_id(unquote(device_id))
+        devices = [d for d in devices if d.device_id == wanted]
+        if not devices:
+            raise NotFound(
+                "Push request was not sent: device not found",
+                {"account": account, "device-id": wanted},
+            )
+    fields = req.model_dump(by_alias=True, exclude_none=True)
+    prepared = [_device_job(config, account, device, fields) for device in devices]
+    jobs = [p for p in prepared if isinstance(p, Job)]
+    if not config.server.return_async:
+        return accept(rt, jobs)
+    settled = iter(settle(rt, jobs, deliver(jobs)))
+    results = [next(settled) if isinstance(p, Job) else p for p in prepared]
+    return Answer(200, "push notification responses", results)

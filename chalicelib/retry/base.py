@@ -1,0 +1,47 @@
+"""A push waiting for another attempt, and the queue that holds it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class RetryMessage:
+    """Everything needed to try a push again in another invocation."""
+
+    push_id: str  # stable id of the push: call-id, event, app and device/token
+    app_id: str
+    platform: str
+    request: dict[str, Any]  # the PushRequest by alias, null-free
+    deadline: float  # epoch seconds; past it the push is logged as expired
+    attempt: int  # the attempt this message makes (the inline one is 1)
+    account: str | None = None
+
+    @property
+    def message_id(self) -> str:
+        """Idempotency key: a redelivered copy of this message has the same one."""
+        return f"{self.push_id}#{self.attempt}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> RetryMessage:
+        """ValueError when `text` is not a retry message (a poison message)."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("retry message is not a JSON object")
+        try:
+            message = cls(**data)
+        except TypeError as exc:
+            raise ValueError(f"not a retry message: {exc}") from None
+        if not isinstance(message.request, dict) or not isinstance(message.attempt, int):
+            raise ValueError("retry message has a malformed request or attempt")
+        return message
+
+
+class RetryQueue(Protocol):
+    def enqueue(self, message: RetryMessage, delay: float) -> None:
+        """Deliver `message` to the retry handler after `delay` seconds (at most 900)."""

@@ -1,0 +1,131 @@
+"""The SQS retry queue: the producer used by the API, and the consumer the Lambda runs.
+
+boto3 is imported only when a client is first needed, so importing this module (as the API
+path does) costs no boto3 import at cold start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from ..errors import StorageUnavailable
+from .base import RetryMessage
+from .idempotency import DuplicateInProgress
+from .policy import MAX_DELAY
+
+logger = logging.getLogger("chalicelib.retry")
+
+MAX_RECEIVE_COUNT = 5  # deliveries before SQS moves a message to the dead-letter queue
+VISIBILITY_TIMEOUT = 60  # seconds; keep at least 6x the consumer function's timeout
+DLQ_RETENTION = 14 * 24 * 3600  # the SQS maximum, to leave time to inspect poison messages
+
+
+class SqsRetryQueue:
+    """A RetryQueue backed by a standard SQS queue and per-message timers (DelaySeconds)."""
+
+    def __init__(self, queue_url: str, *, client: Any | None = None) -> None:
+        self.queue_url = queue_url
+        self._client = client
+        self._lock = threading.Lock()
+
+    def _sqs(self) -> Any:
+        # Created on first use and then reused by later invocations of a warm Lambda
+        with self._lock:
+            if self._client is None:
+                import boto3
+
+                self._client = boto3.client("sqs")
+            return self._client
+
+    def enqueue(self, message: RetryMessage, delay: float) -> None:
+        """Send `message` with a timer of `delay` seconds, rounded up and capped at 900.
+
+        StorageUnavailable when SQS cannot be reached or refuses the message; the caller
+        decides whether the push is then lost (and logged) or the request fails.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        seconds = min(MAX_DELAY, max(0, math.ceil(delay)))
+        try:
+            self._sqs().send_message(
+                QueueUrl=self.queue_url, MessageBody=message.to_json(), DelaySeconds=seconds
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageUnavailable(
+                f"retry queue unavailable: could not enqueue attempt {message.attempt} "
+                f"of {message.push_id}: {exc}"
+            ) from exc
+
+
+def event_records(event: Iterable[Any]) -> Iterator[tuple[str, str]]:
+    """(messageId, body) of each record of a Chalice SQSEvent (SQSRecord has no message_id)."""
+    for record in event:
+        yield record.to_dict()["messageId"], record.body
+
+
+def consume(
+    records: Iterable[tuple[str, str]], handler: Callable[[RetryMessage], object]
+) -> dict[str, list[dict[str, str]]]:
+    """Run `handler` on each (messageId, body) and return the Lambda partial batch response.
+
+    A record whose body is not a retry message (poison) or whose handler raised is reported
+    in batchItemFailures: SQS makes it visible again and, after maxReceiveCount deliveries,
+    moves it to the dead-letter queue. Never raises for one record, since an exception would
+    fail (and redeliver) the whole batch, including the pushes that already went out.
+    """
+    failures: list[dict[str, str]] = []
+    for message_id, body in records:
+        try:
+            message = RetryMessage.from_json(body)
+        except ValueError as exc:  # json.JSONDecodeError is a ValueError too
+            logger.error(
+                "poison retry message %s: %s; body=%s", message_id, exc, json.dumps(body[:200])
+            )
+            failures.append({"itemIdentifier": message_id})
+            continue
+        try:
+            handler(message)
+        except DuplicateInProgress as exc:
+            # Another invocation holds this message; its redelivery finds the outcome
+            logger.info("retry message %s deferred: %s", message_id, exc)
+            failures.append({"itemIdentifier": message_id})
+        except Exception:
+            logger.exception(
+                "retry handler failed for message %s (%s attempt %d)",
+                message_id,
+                message.push_id,
+                message.attempt,
+            )
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}
+
+
+def create_queues(
+    client: Any,
+    name: str,
+    *,
+    max_receive_count: int = MAX_RECEIVE_COUNT,
+    visibility_timeout: int = VISIBILITY_TIMEOUT,
+) -> tuple[str, str]:
+    """Create queue `name` and its dead-letter queue `name`-dlq; returns (queue_url, dlq_url).
+    For tests and local tooling; in AWS the CloudFormation template creates both."""
+    dlq_url: str = client.create_queue(
+        QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION)}
+    )["QueueUrl"]
+    dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
+    queue_url: str = client.create_queue(
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout),
+            "RedrivePolicy": json.dumps(redrive),
+        },
+    )["QueueUrl"]
+    return queue_url, dlq_url
