@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import apps, audit
+from .apps import select_token
 from .apps.base import Notification, PayloadTooLargeError
 from .config import AppConfig, Config
 from .errors import ConfigError, NotFound, StorageUnavailable
@@ -111,7 +112,7 @@ def result(job: Job, outcome: Outcome, code: int | None = None) -> dict[str, Any
         "app-id": job.app.app_id,
         "device-id": req.device_id,
         "call-id": req.call_id,
-        "token": audit.mask(req.token),
+        "token": audit.mask(select_token(req.token, req.event or "", job.app.platform)),
         "body": outcome.body,
         "apns-id": outcome.apns_id,
     }

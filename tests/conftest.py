@@ -31,7 +31,8 @@ def creds(tmp_path_factory: pytest.TempPathFactory) -> TestCredentials:
 
 @pytest.fixture(scope="session")
 def apns_server(creds: TestCredentials) -> Iterator[FakeApns]:
-    with FakeApns(creds, client_auth="optional", topics=(SYLK, LINPHONE)) as server:
+    topics = (SYLK, f"{SYLK}.voip", LINPHONE, f"{LINPHONE}.voip")
+    with FakeApns(creds, client_auth="optional", topics=topics) as server:
         yield server
 
 
@@ -54,16 +55,15 @@ def fcm(fcm_server: FakeFcm) -> FakeFcm:
 
 
 def applications_ini(creds: TestCredentials, apns: FakeApns, fcm: FakeFcm, account: Path) -> str:
-    """Four sample apps: sylk and linphone on both platforms, both APNs auth modes."""
+    """Four apps: sylk and linphone on both platforms; APNs certificate auth for sylk (the
+    test certificate is issued for its bundle) and token auth for linphone."""
     return f"""
 [sylk-ios]
 app_id = {SYLK}
 app_type = sylk
 app_platform = apple
 apple_push_url = {apns.url}
-apple_key = {creds.apns_p8}
-key_id = {creds.apns_key_id}
-team_id = {creds.apns_team_id}
+apple_certificate = {creds.client_combined}
 tls_ca_file = {creds.ca_cert}
 
 [sylk-android]
@@ -79,7 +79,9 @@ app_id = {LINPHONE}
 app_type = linphone
 app_platform = apple
 apple_push_url = {apns.url}
-apple_certificate = {creds.client_combined}
+apple_key = {creds.apns_p8}
+key_id = {creds.apns_key_id}
+team_id = {creds.apns_team_id}
 tls_ca_file = {creds.ca_cert}
 
 [linphone-android]

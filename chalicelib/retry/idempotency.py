@@ -29,6 +29,14 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    class SqlitePersistenceLayer(BasePersistenceLayer):
+        """What sqlite_persistence returns (the class itself is built on first use)."""
+
+        path: str
+
+        def close(self) -> None: ...
+
+
 logger = logging.getLogger("chalicelib.retry")
 
 KEY_PREFIX = "rtc-pushserver.retry"  # stable across function names and code moves
@@ -155,10 +163,9 @@ def dynamodb_persistence(table_name: str, *, client: Any | None = None) -> BaseP
     return DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client)
 
 
-def sqlite_persistence(path: str | Path) -> BasePersistenceLayer:
+def sqlite_persistence(path: str | Path) -> SqlitePersistenceLayer:
     """A persistence layer on the SQLite file `path` with the DynamoDB layer's semantics."""
-    layer: BasePersistenceLayer = _sqlite_layer_class()(path)
-    return layer
+    return cast("SqlitePersistenceLayer", _sqlite_layer_class()(path))
 
 
 def create_idempotency_table(client: Any, name: str) -> None:

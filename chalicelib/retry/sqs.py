@@ -38,8 +38,15 @@ class SqsRetryQueue:
         with self._lock:
             if self._client is None:
                 import boto3
+                from botocore.config import Config
 
-                self._client = boto3.client("sqs")
+                # An API request waits on this call: fail in seconds, not botocore's 60 s x 5
+                config = Config(
+                    connect_timeout=2,
+                    read_timeout=5,
+                    retries={"mode": "standard", "max_attempts": 3},
+                )
+                self._client = boto3.client("sqs", config=config)
             return self._client
 
     def enqueue(self, message: RetryMessage, delay: float) -> None:

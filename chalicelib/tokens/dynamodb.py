@@ -256,7 +256,7 @@ def default_client() -> DynamoDBClient:
     config = Config(
         connect_timeout=2,
         read_timeout=5,
-        retries={"mode": "standard", "max_attempts": 3},
+        retries={"mode": "standard", "total_max_attempts": 3},
     )
     return boto3.client("dynamodb", config=config)
 

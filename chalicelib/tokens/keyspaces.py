@@ -269,12 +269,76 @@ def _wait_active(session: Any, keyspace: str, tables: list[str], timeout: float 
             time.sleep(1.0)
 
 
+def open_session(
+    contact_points: Sequence[str],
+    *,
+    port: int | None = None,
+    region: str | None = None,
+    sigv4: bool = False,
+    username: str | None = None,
+    password: str | None = None,
+    ca_file: str | None = None,
+    tls: bool = False,
+    connect_timeout: float = 5.0,
+    request_timeout: float = 10.0,
+) -> tuple[Any, Any]:
+    """Connect to Keyspaces (`sigv4=True`) or Cassandra: (cluster, session), every request at
+    LOCAL_QUORUM. StorageUnavailable when no host answers.
+
+    TLS is on with `sigv4`, `tls` or `ca_file`; the port then defaults to 9142, else 9042.
+    """
+    from cassandra import ConsistencyLevel
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+
+    hosts = list(contact_points)
+    if not hosts:
+        raise ValueError("no Cassandra contact points")
+    tls = tls or sigv4 or ca_file is not None
+    auth: Any = None
+    if sigv4:
+        auth = _sigv4_auth(region)
+    elif username is not None:
+        from cassandra.auth import PlainTextAuthProvider
+
+        auth = PlainTextAuthProvider(username=username, password=password or "")
+    options: dict[str, Any] = {}
+    if tls:
+        options["ssl_context"] = tls_context(ca_file)
+        if sigv4:
+            # Keyspaces advertises its peers by IP address; the certificate names the
+            # regional endpoint, so check every connection against that name.
+            options["ssl_options"] = {"server_hostname": hosts[0]}
+    profile = ExecutionProfile(
+        consistency_level=ConsistencyLevel.LOCAL_QUORUM, request_timeout=request_timeout
+    )
+    cluster: Any = None
+    try:
+        cluster = Cluster(
+            hosts,
+            port=port if port is not None else (TLS_PORT if tls else PLAIN_PORT),
+            auth_provider=auth,
+            # Keyspaces speaks protocol v4 (as did the original's setup); pinning it avoids
+            # a failed v5 negotiation on every cold start.
+            protocol_version=4,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            connect_timeout=connect_timeout,
+            control_connection_timeout=connect_timeout,
+            **options,
+        )
+        return cluster, cluster.connect()
+    except transient_errors() as exc:
+        if cluster is not None:
+            cluster.shutdown()
+        raise _unavailable(exc, "connect to the cluster") from exc
+
+
 class KeyspacesTokenStore:
     """TokenStore over CQL: Amazon Keyspaces (`sigv4=True`) or self-hosted Cassandra.
 
     Keyspaces mode: SigV4 authentication with the boto3 credentials of `region`, verified TLS
     on port 9142. Plain mode: optional username/password, TLS when `tls` or `ca_file` is set.
-    Pass `session` to reuse a connected driver session (the store then does not own it).
+    Pass `session` to reuse a connected driver session (the store then does not own it, and
+    the connection arguments are ignored).
     """
 
     def __init__(
@@ -301,15 +365,15 @@ class KeyspacesTokenStore:
         self._cluster: Any | None = None
         self._errors = transient_errors()
         if session is None:
-            session = self._connect(
-                list(contact_points),
+            self._cluster, session = open_session(
+                contact_points,
                 port=port,
                 region=region,
                 sigv4=sigv4,
                 username=username,
                 password=password,
                 ca_file=ca_file,
-                tls=tls or sigv4 or ca_file is not None,
+                tls=tls,
                 connect_timeout=connect_timeout,
                 request_timeout=request_timeout,
             )
@@ -319,60 +383,6 @@ class KeyspacesTokenStore:
         except BaseException:
             self.close()
             raise
-
-    def _connect(
-        self,
-        contact_points: list[str],
-        *,
-        port: int | None,
-        region: str | None,
-        sigv4: bool,
-        username: str | None,
-        password: str | None,
-        ca_file: str | None,
-        tls: bool,
-        connect_timeout: float,
-        request_timeout: float,
-    ) -> Any:
-        from cassandra import ConsistencyLevel
-        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-
-        if not contact_points:
-            raise ValueError("no Cassandra contact points")
-        auth: Any = None
-        if sigv4:
-            auth = _sigv4_auth(region)
-        elif username is not None:
-            from cassandra.auth import PlainTextAuthProvider
-
-            auth = PlainTextAuthProvider(username=username, password=password or "")
-        options: dict[str, Any] = {}
-        if tls:
-            options["ssl_context"] = tls_context(ca_file)
-            if sigv4:
-                # Keyspaces advertises its peers by IP address; the certificate names the
-                # regional endpoint, so check every connection against that name.
-                options["ssl_options"] = {"server_hostname": contact_points[0]}
-        profile = ExecutionProfile(
-            consistency_level=ConsistencyLevel.LOCAL_QUORUM, request_timeout=request_timeout
-        )
-        try:
-            self._cluster = Cluster(
-                contact_points,
-                port=port if port is not None else (TLS_PORT if tls else PLAIN_PORT),
-                auth_provider=auth,
-                # Keyspaces speaks protocol v4 (as did the original's setup); pinning it
-                # avoids a failed v5 negotiation on every cold start.
-                protocol_version=4,
-                execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-                connect_timeout=connect_timeout,
-                control_connection_timeout=connect_timeout,
-                **options,
-            )
-            return self._cluster.connect()
-        except self._errors as exc:
-            self.close()
-            raise _unavailable(exc, "connect to the cluster") from exc
 
     def _prepare_all(self) -> dict[str, Any]:
         from cassandra import ConsistencyLevel
@@ -414,8 +424,15 @@ class KeyspacesTokenStore:
     # TokenStore
 
     def upsert(self, device: Device) -> None:
+        from cassandra import InvalidRequest as CqlInvalidRequest
+
         params = device_params(device)
-        self._run("upsert", params, "store the device")
+        try:
+            self._run("upsert", params, "store the device")
+        except CqlInvalidRequest as exc:
+            # Keys over the server's limits (Keyspaces: 2048-byte partition key, 850-byte
+            # clustering columns) are the caller's data, not an outage.
+            raise InvalidRequest(f"the token store rejected the device: {exc}") from exc
         self._run("flag", (device.account, "1"), "flag the account")
 
     def remove(self, account: str, app_id: str, device_id: str) -> bool:

@@ -156,17 +156,30 @@ class SqliteTokenStore:
                 check_same_thread=False,
             )
             try:
-                connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-                connection.execute("PRAGMA journal_mode = WAL")
-                # NORMAL is durable across application crashes in WAL mode; only an OS
-                # crash may lose the last commits, acceptable for re-registering devices.
-                connection.execute("PRAGMA synchronous = NORMAL")
-                connection.execute(_SCHEMA)
+                self._initialise(connection)
             except sqlite3.Error:
                 connection.close()
                 raise
             self._connection = connection
         return self._connection
+
+    def _initialise(self, connection: sqlite3.Connection) -> None:
+        connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        # NORMAL is durable across application crashes in WAL mode; only an OS crash may
+        # lose the last commits, acceptable for devices that re-register.
+        connection.execute("PRAGMA synchronous = NORMAL")
+        # Switching to WAL while another connection is opening the same new file can fail
+        # at once with "locked" without waiting on the busy handler: retry it ourselves.
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode = WAL")
+                connection.execute(_SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
 
 def _unavailable(exc: Exception) -> StorageUnavailable:

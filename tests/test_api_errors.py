@@ -1,0 +1,190 @@
+"""Every error path of the contract's table answers the envelope, never a 500 or a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from app import app
+from chalicelib import dispatch, runtime
+from tests.conftest import SYLK, call, settings_for
+from tests.servers.fake_apns import FakeApns, Reply
+from tests.servers.fake_fcm import FakeFcm
+from tests.servers.fake_fcm import Reply as FcmReply
+from tests.test_push_v1 import BACKGROUND_TOKEN, FCM_TOKEN, VOIP_TOKEN, body
+
+
+def assert_envelope(answer: Any, status: int) -> None:
+    assert set(answer) == {"code", "description", "data"}
+    assert answer["code"] == status
+    assert isinstance(answer["description"], str) and answer["description"]
+    assert "Traceback" not in json.dumps(answer)
+
+
+def test_index_and_health(client: Client) -> None:
+    status, answer = call(client, "GET", "/")
+    assert status == 200
+    assert answer["description"] == "rtc-pushserver"
+    assert answer["data"]["version"]
+    status, answer = call(client, "GET", "/health")
+    assert status == 200
+    assert set(answer["data"]["apps"]) == {
+        "com.example.sylk (apple)",
+        "com.example.sylk (firebase)",
+        "com.example.linphone (apple)",
+        "com.example.linphone (firebase)",
+    }
+    assert answer["data"]["unavailable"] == {}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"", "empty body"),
+        (b"   ", "empty body"),
+        (b"{not json", "body is not valid JSON"),
+        (b"[1, 2]", "body must be a JSON object"),
+        (b"\xff\xfe", "body is not valid JSON"),
+    ],
+)
+def test_unparsable_bodies_are_400(client: Client, raw: bytes, message: str) -> None:
+    status, answer = call(client, "POST", "/push", raw)
+    assert status == 400
+    assert_envelope(answer, 400)
+    assert answer["description"].startswith(message)
+
+
+def test_missing_fields_are_named_in_one_sorted_message(client: Client) -> None:
+    status, answer = call(client, "POST", "/push", {"app-id": SYLK, "platform": "ios", "badge": "x"})
+    assert status == 400
+    assert_envelope(answer, 400)
+    assert list(answer["data"]["errors"]) == ["badge", "call-id", "from", "to", "token"]
+    assert answer["description"].startswith("invalid request: badge: ")
+
+
+def test_app_type_rules_are_400(client: Client) -> None:
+    request = body(SYLK, "ios", None)
+    del request["media-type"]
+    status, answer = call(client, "POST", "/push", request)
+    assert status == 400
+    assert answer["data"]["errors"] == {"event": "required for sylk apps", "media-type": "required unless event is cancel"}
+
+
+def test_wrong_types_and_huge_strings_are_400(client: Client) -> None:
+    request = body(SYLK, "ios", "incoming_session", silent="maybe", **{"from-display-name": "x" * 5000})
+    status, answer = call(client, "POST", "/push", request)
+    assert status == 400
+    assert set(answer["data"]["errors"]) == {"from-display-name", "silent"}
+
+
+def test_body_over_64_kib_is_413(client: Client) -> None:
+    status, answer = call(client, "POST", "/push", {"pad": "x" * 70_000})
+    assert status == 413
+    assert_envelope(answer, 413)
+
+
+@pytest.mark.parametrize(
+    ("platform", "app_id", "description"),
+    [
+        ("ios", "com.unknown", "Apple com.unknown app is not configured"),
+        ("android", "com.unknown", "Firebase com.unknown app is not configured"),
+        ("blackberry", SYLK, "'blackberry' platform is not configured"),
+    ],
+)
+def test_unknown_app_or_platform_is_404(client: Client, platform: str, app_id: str, description: str) -> None:
+    status, answer = call(client, "POST", "/push", body(app_id, platform, "incoming_session"))
+    assert status == 404
+    assert_envelope(answer, 404)
+    assert answer["description"] == description
+
+
+def test_underscore_aliases_and_case_insensitive_platform(client: Client, apns: FakeApns) -> None:
+    request = body(SYLK, "iOS", "incoming_conference")
+    request["from_display_name"] = request.pop("from-display-name")
+    request["call_id"] = request.pop("call-id")
+    status, _ = call(client, "POST", "/push", request)
+    assert status == 200
+    assert apns.received[0].json["from_display_name"] == "Alice"
+    assert apns.received[0].json["event"] == "incoming_conference_request"
+
+
+def test_allowed_hosts_denies_before_validation(config_dir: Path) -> None:
+    general = "[server]\nallowed_hosts = 10.0.0.0/8, 192.0.2.1\n[applications]\n"
+    (config_dir / "general.ini").write_text(general)
+    runtime.reset(settings_for(config_dir))
+    with Client(app) as client:
+        status, answer = call(client, "POST", "/push", b"{broken")
+    assert status == 403
+    assert answer == {"code": 403, "description": "access denied by access list", "data": {}}
+
+
+def test_api_key_is_required_when_configured(config_dir: Path, apns: FakeApns) -> None:
+    runtime.reset(settings_for(config_dir, API_KEY="s3cret"))
+    with Client(app) as client:
+        denied, _ = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
+        wrong, _ = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"), **{"x-api-key": "nope"})
+        ok, _ = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"), **{"x-api-key": "s3cret"})
+    assert (denied, wrong, ok) == (403, 403, 200)
+    assert len(apns.received) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "token", "event"),
+    [
+        (410, "Unregistered", VOIP_TOKEN, "incoming_session"),
+        (400, "BadDeviceToken", VOIP_TOKEN, "incoming_session"),
+        (410, "ExpiredToken", BACKGROUND_TOKEN, "cancel"),
+    ],
+)
+def test_dead_apple_tokens_are_410_with_the_reason(
+    client: Client, apns: FakeApns, status: int, reason: str, token: str, event: str
+) -> None:
+    apns.script(token, Reply(status, reason))
+    code, answer = call(client, "POST", "/push", body(SYLK, "ios", event))
+    assert code == 410
+    assert answer["data"]["code"] == 410
+    assert answer["data"]["reason"].startswith(f"{reason} - ")
+    assert answer["data"]["body"]["reason"] == reason
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(400, "BadTopic"), (413, "PayloadTooLarge"), (403, "Forbidden"), (400, "DeviceTokenNotForTopic")],
+)
+def test_other_apple_rejections_keep_the_pns_status(client: Client, apns: FakeApns, status: int, reason: str) -> None:
+    apns.script(VOIP_TOKEN, Reply(status, reason))
+    code, answer = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
+    assert code == status
+    assert answer["data"]["reason"].startswith(reason)
+
+
+def test_dead_fcm_tokens_are_410(client: Client, fcm: FakeFcm) -> None:
+    fcm.script(FCM_TOKEN, FcmReply.unregistered(), FcmReply.invalid_token())
+    first, a = call(client, "POST", "/push", body(SYLK, "fcm", "incoming_session"))
+    second, b = call(client, "POST", "/push", body(SYLK, "fcm", "incoming_session"))
+    assert (first, second) == (410, 410)
+    assert a["data"]["reason"].startswith("UNREGISTERED")
+    assert "registration token" in b["data"]["reason"]
+
+
+def test_fcm_sender_mismatch_is_403(client: Client, fcm: FakeFcm) -> None:
+    fcm.script(FCM_TOKEN, FcmReply.sender_id_mismatch())
+    code, answer = call(client, "POST", "/push", body(SYLK, "fcm", "incoming_session"))
+    assert code == 403
+    assert answer["data"]["reason"].startswith("SENDER_ID_MISMATCH")
+
+
+def test_unexpected_error_is_500_with_an_error_id(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(jobs: object) -> object:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(dispatch, "deliver", broken)
+    status, answer = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
+    assert status == 500
+    assert_envelope(answer, 500)
+    assert answer["data"]["error-id"]
+    assert "boom" not in json.dumps(answer)
