@@ -1,6 +1,6 @@
 """rtc-pushserver routes: each maps an HTTP call to one use case in chalicelib."""
 
-from chalice.app import Chalice, Response
+from chalice.app import Chalice, Response, SQSEvent
 
 from chalicelib import api
 
@@ -40,3 +40,8 @@ def push_account(account: str) -> Response:
 @app.route("/v2/tokens/{account}/push/{device}", methods=["POST"], content_types=api.CONTENT_TYPES)
 def push_device(account: str, device: str) -> Response:
     return api.push_account(app.current_request, account, device)
+
+
+@app.on_sqs_message(queue="rtc-push-retries", batch_size=10, name="retry_pushes")
+def retry_pushes(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
+    return api.retry_batch(event)

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Request, Response
+from chalice.app import Request, Response, SQSEvent
 
 from . import audit, devices, dispatch, runtime
 from .config import Config
@@ -152,3 +152,13 @@ def push_account(request: Request | None, account: str, device: str | None = Non
             runtime.get(), current_config(request), account, json_object(request), device
         )
     )
+
+
+def retry_batch(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
+    """The retry queue's consumer: a partial batch response, so one failing message is
+    redelivered (and dead-lettered after maxReceiveCount) without repeating the others."""
+    from .retry import sqs
+
+    handler = runtime.get().retry_handler
+    handler.register_lambda_context(event.context)
+    return sqs.consume(sqs.event_records(event), handler)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from .config import ConfigSource
-from .retry.base import RetryQueue
+from .retry.base import RetryMessage, RetryQueue
 from .settings import Settings
 from .tokens.base import TokenStore
+
+if TYPE_CHECKING:
+    from .retry.idempotency import IdempotentHandler
 
 
 class Runtime:
@@ -53,13 +57,24 @@ class Runtime:
                 return SqsRetryQueue(self.settings.retry_queue_url)
             from .retry.local import LocalRetryQueue
 
-            return LocalRetryQueue(self.redeliver)
+            return LocalRetryQueue(self.redeliver, scale=self.settings.retry_delay_scale)
 
-    def redeliver(self, message: object) -> None:
+    @cached_property
+    def retry_handler(self) -> IdempotentHandler:
+        """The SQS consumer's handler: a message SQS delivers twice is pushed once."""
+        from .retry.idempotency import dynamodb_persistence, once, sqlite_persistence
+
+        with self._lock:
+            if self.settings.idempotency_table:
+                persistence = dynamodb_persistence(self.settings.idempotency_table)
+            else:
+                self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+                persistence = sqlite_persistence(self.settings.data_dir / "idempotency.sqlite3")
+            return once(persistence)(self.redeliver)
+
+    def redeliver(self, message: RetryMessage) -> None:
         from . import dispatch
-        from .retry.base import RetryMessage
 
-        assert isinstance(message, RetryMessage)
         dispatch.redeliver(self, message)
 
 

@@ -26,6 +26,7 @@ class Settings:
     config_check_interval: float
     api_key: str | None
     idempotency_table: str
+    retry_delay_scale: float  # < 1 shortens in-process retry delays (demos and tests)
     cql: dict[str, str]  # CQL_* variables: port, credentials, Keyspaces region, CA file
 
     def keyspaces_options(self) -> dict[str, Any]:
@@ -52,5 +53,6 @@ class Settings:
             config_check_interval=float(env.get("CONFIG_CHECK_INTERVAL", "2")),
             api_key=env.get("API_KEY") or None,
             idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
+            retry_delay_scale=float(env.get("RETRY_DELAY_SCALE", "1")),
             cql={k: v for k, v in env.items() if k.startswith("CQL_") and v},
         )

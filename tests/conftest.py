@@ -4,17 +4,26 @@ pointing at them, and the Chalice app with a fresh runtime."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# Short PNS timeouts keep hang tests quick; set before the push services are imported.
+os.environ.setdefault("PNS_READ_TIMEOUT", "1.5")
+
 from chalice.test import Client
 
 from app import app
 from chalicelib import runtime
 from chalicelib.settings import Settings
-from tests.servers.credentials import TestCredentials, make_credentials, write_service_account
+from tests.servers.credentials import (
+    TestCredentials,
+    make_credentials,
+    write_service_account,
+)
 from tests.servers.fake_apns import FakeApns
 from tests.servers.fake_fcm import FakeFcm
 
@@ -121,7 +130,9 @@ def client(config_dir: Path) -> Iterator[Client]:
         yield test_client
 
 
-def call(client: Client, method: str, path: str, body: Any = None, **headers: str) -> tuple[int, Any]:
+def call(
+    client: Client, method: str, path: str, body: Any = None, **headers: str
+) -> tuple[int, Any]:
     """One API call; returns (HTTP status, decoded JSON body)."""
     raw = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
     all_headers = {"Content-Type": "application/json", **headers}

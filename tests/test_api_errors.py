@@ -59,7 +59,9 @@ def test_unparsable_bodies_are_400(client: Client, raw: bytes, message: str) -> 
 
 
 def test_missing_fields_are_named_in_one_sorted_message(client: Client) -> None:
-    status, answer = call(client, "POST", "/push", {"app-id": SYLK, "platform": "ios", "badge": "x"})
+    status, answer = call(
+        client, "POST", "/push", {"app-id": SYLK, "platform": "ios", "badge": "x"}
+    )
     assert status == 400
     assert_envelope(answer, 400)
     assert list(answer["data"]["errors"]) == ["badge", "call-id", "from", "to", "token"]
@@ -71,11 +73,16 @@ def test_app_type_rules_are_400(client: Client) -> None:
     del request["media-type"]
     status, answer = call(client, "POST", "/push", request)
     assert status == 400
-    assert answer["data"]["errors"] == {"event": "required for sylk apps", "media-type": "required unless event is cancel"}
+    assert answer["data"]["errors"] == {
+        "event": "required for sylk apps",
+        "media-type": "required unless event is cancel",
+    }
 
 
 def test_wrong_types_and_huge_strings_are_400(client: Client) -> None:
-    request = body(SYLK, "ios", "incoming_session", silent="maybe", **{"from-display-name": "x" * 5000})
+    request = body(
+        SYLK, "ios", "incoming_session", silent="maybe", **{"from-display-name": "x" * 5000}
+    )
     status, answer = call(client, "POST", "/push", request)
     assert status == 400
     assert set(answer["data"]["errors"]) == {"from-display-name", "silent"}
@@ -95,7 +102,9 @@ def test_body_over_64_kib_is_413(client: Client) -> None:
         ("blackberry", SYLK, "'blackberry' platform is not configured"),
     ],
 )
-def test_unknown_app_or_platform_is_404(client: Client, platform: str, app_id: str, description: str) -> None:
+def test_unknown_app_or_platform_is_404(
+    client: Client, platform: str, app_id: str, description: str
+) -> None:
     status, answer = call(client, "POST", "/push", body(app_id, platform, "incoming_session"))
     assert status == 404
     assert_envelope(answer, 404)
@@ -126,8 +135,16 @@ def test_api_key_is_required_when_configured(config_dir: Path, apns: FakeApns) -
     runtime.reset(settings_for(config_dir, API_KEY="s3cret"))
     with Client(app) as client:
         denied, _ = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
-        wrong, _ = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"), **{"x-api-key": "nope"})
-        ok, _ = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"), **{"x-api-key": "s3cret"})
+        wrong, _ = call(
+            client, "POST", "/push", body(SYLK, "ios", "incoming_session"), **{"x-api-key": "nope"}
+        )
+        ok, _ = call(
+            client,
+            "POST",
+            "/push",
+            body(SYLK, "ios", "incoming_session"),
+            **{"x-api-key": "s3cret"},
+        )
     assert (denied, wrong, ok) == (403, 403, 200)
     assert len(apns.received) == 1
 
@@ -153,9 +170,16 @@ def test_dead_apple_tokens_are_410_with_the_reason(
 
 @pytest.mark.parametrize(
     ("status", "reason"),
-    [(400, "BadTopic"), (413, "PayloadTooLarge"), (403, "Forbidden"), (400, "DeviceTokenNotForTopic")],
+    [
+        (400, "BadTopic"),
+        (413, "PayloadTooLarge"),
+        (403, "Forbidden"),
+        (400, "DeviceTokenNotForTopic"),
+    ],
 )
-def test_other_apple_rejections_keep_the_pns_status(client: Client, apns: FakeApns, status: int, reason: str) -> None:
+def test_other_apple_rejections_keep_the_pns_status(
+    client: Client, apns: FakeApns, status: int, reason: str
+) -> None:
     apns.script(VOIP_TOKEN, Reply(status, reason))
     code, answer = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
     assert code == status
@@ -178,7 +202,9 @@ def test_fcm_sender_mismatch_is_403(client: Client, fcm: FakeFcm) -> None:
     assert answer["data"]["reason"].startswith("SENDER_ID_MISMATCH")
 
 
-def test_unexpected_error_is_500_with_an_error_id(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unexpected_error_is_500_with_an_error_id(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(jobs: object) -> object:
         raise RuntimeError("boom")
 

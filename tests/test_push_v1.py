@@ -70,7 +70,9 @@ def expected_payload(app: str, request_body: dict[str, Any], received_at: float)
     return app_type(app_name).build(request, deadline=deadline, now=received_at).payload
 
 
-@pytest.mark.parametrize(("app_id", "event", "push_type", "topic", "priority", "token", "deadline"), APPLE_CASES)
+@pytest.mark.parametrize(
+    ("app_id", "event", "push_type", "topic", "priority", "token", "deadline"), APPLE_CASES
+)
 def test_apple_push_has_the_exact_headers_and_payload(
     client: Client,
     apns: FakeApns,
@@ -93,7 +95,11 @@ def test_apple_push_has_the_exact_headers_and_payload(
     apns_headers = {k: v for k, v in got.headers.items() if k.startswith("apns-")}
     expiration = apns_headers.pop("apns-expiration")
     apns_id = apns_headers.pop("apns-id")
-    assert apns_headers == {"apns-push-type": push_type, "apns-topic": topic, "apns-priority": priority}
+    assert apns_headers == {
+        "apns-push-type": push_type,
+        "apns-topic": topic,
+        "apns-priority": priority,
+    }
     assert "content-available" not in got.headers
     assert UUID_RE.match(apns_id)
     if deadline:
@@ -175,7 +181,9 @@ def test_sylk_call_payloads_literally(client: Client, apns: FakeApns, fcm: FakeF
     }
 
 
-def test_apns_id_is_stable_for_the_same_push_and_differs_per_device(client: Client, apns: FakeApns) -> None:
+def test_apns_id_is_stable_for_the_same_push_and_differs_per_device(
+    client: Client, apns: FakeApns
+) -> None:
     call(client, "POST", "/push", body(SYLK, "apple", "incoming_session"))
     call(client, "POST", "/push", body(SYLK, "apple", "incoming_session"))
     call(client, "POST", "/push", body(SYLK, "apple", "incoming_session", **{"device-id": "dev-2"}))
@@ -184,12 +192,24 @@ def test_apns_id_is_stable_for_the_same_push_and_differs_per_device(client: Clie
     assert uuid.UUID(ids[0]).version == 5
 
 
-def test_burst_of_100_pushes_uses_one_connection(client: Client, apns: FakeApns, fcm: FakeFcm) -> None:
+def test_burst_of_100_pushes_uses_one_connection(
+    client: Client, apns: FakeApns, fcm: FakeFcm
+) -> None:
     for n in range(100):
-        status, _ = call(client, "POST", "/push", body(SYLK, "apple", "incoming_session", **{"call-id": f"c{n}"}))
+        status, _ = call(
+            client, "POST", "/push", body(SYLK, "apple", "incoming_session", **{"call-id": f"c{n}"})
+        )
         assert status == 200
     for n in range(20):
-        assert call(client, "POST", "/push", body(SYLK, "fcm", "incoming_session", **{"call-id": f"f{n}"}))[0] == 200
+        assert (
+            call(
+                client,
+                "POST",
+                "/push",
+                body(SYLK, "fcm", "incoming_session", **{"call-id": f"f{n}"}),
+            )[0]
+            == 200
+        )
     assert len(apns.received) == 100
     # at most one new connection (the previous test's warm one may be reused), one in use
     assert apns.connections <= 1

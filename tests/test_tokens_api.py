@@ -13,21 +13,41 @@ from tests.servers.fake_fcm import FakeFcm
 from tests.servers.fake_fcm import Reply as FcmReply
 
 ACCOUNT = "alice@example.com"
-PUSH = {"event": "incoming_session", "call-id": "c-1", "from": "bob@example.com", "to": ACCOUNT, "media-type": "audio"}
+PUSH = {
+    "event": "incoming_session",
+    "call-id": "c-1",
+    "from": "bob@example.com",
+    "to": ACCOUNT,
+    "media-type": "audio",
+}
 
 
 def apple_token(n: int) -> str:
     return f"{n:064x}"
 
 
-def add(client: Client, device: str, platform: str = "ios", token: str | None = None, **extra: Any) -> tuple[int, Any]:
+def add(
+    client: Client, device: str, platform: str = "ios", token: str | None = None, **extra: Any
+) -> tuple[int, Any]:
     app_id = extra.pop("app_id", SYLK)
-    body = {"app-id": app_id, "platform": platform, "token": token or apple_token(1), "device-id": device, **extra}
+    body = {
+        "app-id": app_id,
+        "platform": platform,
+        "token": token or apple_token(1),
+        "device-id": device,
+        **extra,
+    }
     return call(client, "POST", f"/v2/tokens/{ACCOUNT}", body)
 
 
 def test_add_returns_the_stored_record_with_a_masked_token(client: Client) -> None:
-    status, answer = add(client, "<urn:uuid:dev-1>", token=f"{apple_token(7)}-{apple_token(8)}", silent="0", **{"user-agent": "Sylk/3"})
+    status, answer = add(
+        client,
+        "<urn:uuid:dev-1>",
+        token=f"{apple_token(7)}-{apple_token(8)}",
+        silent="0",
+        **{"user-agent": "Sylk/3"},
+    )
     assert status == 200
     assert answer["data"] == {
         "app-id": SYLK,
@@ -52,7 +72,9 @@ def test_remove_answers_user_and_device_not_found(client: Client) -> None:
     status, answer = call(client, "DELETE", f"/v2/tokens/{ACCOUNT}", body)
     assert (status, answer["description"]) == (404, "user not found")
     add(client, "dev-1")
-    status, answer = call(client, "DELETE", f"/v2/tokens/{ACCOUNT}", {"app-id": SYLK, "device-id": "other"})
+    status, answer = call(
+        client, "DELETE", f"/v2/tokens/{ACCOUNT}", {"app-id": SYLK, "device-id": "other"}
+    )
     assert (status, answer["description"]) == (404, "device not found")
     status, answer = call(client, "DELETE", f"/v2/tokens/{ACCOUNT}", body)
     assert (status, answer["data"]) == (200, body)
@@ -60,7 +82,9 @@ def test_remove_answers_user_and_device_not_found(client: Client) -> None:
     assert status == 404
 
 
-def test_push_goes_to_every_device_with_its_own_result(client: Client, apns: FakeApns, fcm: FakeFcm) -> None:
+def test_push_goes_to_every_device_with_its_own_result(
+    client: Client, apns: FakeApns, fcm: FakeFcm
+) -> None:
     add(client, "phone", token=f"{apple_token(1)}-{apple_token(2)}")
     add(client, "tablet", platform="android", token="fcm-tablet")
     add(client, "desk", platform="fcm", token="fcm-desk", app_id=LINPHONE)
@@ -109,11 +133,15 @@ def test_dead_tokens_are_removed_and_the_others_kept(client: Client, apns: FakeA
     assert [r["device-id"] for r in answer["data"]] == ["alive"]
 
 
-def test_a_device_with_invalid_stored_data_does_not_stop_the_others(client: Client, apns: FakeApns, fcm: FakeFcm) -> None:
+def test_a_device_with_invalid_stored_data_does_not_stop_the_others(
+    client: Client, apns: FakeApns, fcm: FakeFcm
+) -> None:
     add(client, "phone", token=apple_token(1))
     add(client, "desk", platform="fcm", token="fcm-desk", app_id=LINPHONE)
     # linphone accepts only incoming_session: its device gets its own 400, the phone is pushed
-    status, answer = call(client, "POST", f"/v2/tokens/{ACCOUNT}/push", {**PUSH, "event": "message"})
+    status, answer = call(
+        client, "POST", f"/v2/tokens/{ACCOUNT}/push", {**PUSH, "event": "message"}
+    )
     assert status == 200
     codes = {r["device-id"]: r["code"] for r in answer["data"]}
     assert codes == {"phone": 200, "desk": 400}

@@ -212,7 +212,9 @@ def build_v1_parser() -> argparse.ArgumentParser:
     parser.add_argument("--deviceid", required=True, help="device id (SIP instance)")
     parser.add_argument("--callid", required=True, help="SIP Call-ID")
     parser.add_argument("--event", default="incoming_session", help="default incoming_session")
-    parser.add_argument("--from", dest="sip_from", required=True, help="caller SIP URI")
+    parser.add_argument(
+        "--from", dest="sip_from", metavar="FROM", required=True, help="caller SIP URI"
+    )
     parser.add_argument("--from_name", help="caller display name (default: --from)")
     parser.add_argument("--to", required=True, help="callee SIP URI")
     parser.add_argument("--silent", default="1", help='default "1"')
@@ -239,7 +241,9 @@ def build_v2_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     connection(common, suppress=True)
 
-    parser = argparse.ArgumentParser(prog=PROG, description="Use the v2 token API of rtc-pushserver.")
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Use the v2 token API of rtc-pushserver."
+    )
     connection(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", metavar="{add,remove,push}")
     commands.required = True
@@ -260,7 +264,9 @@ def build_v2_parser() -> argparse.ArgumentParser:
     push.add_argument("--mediatype", default="audio", help="default audio")
     push.add_argument("--callid", required=True, help="SIP Call-ID")
     push.add_argument("--event", default="incoming_session", help="default incoming_session")
-    push.add_argument("--from", dest="sip_from", required=True, help="caller SIP URI")
+    push.add_argument(
+        "--from", dest="sip_from", metavar="FROM", required=True, help="caller SIP URI"
+    )
     push.add_argument("--from_name", help="caller display name (default: --from)")
     push.add_argument("--to", required=True, help="callee SIP URI")
     push.add_argument("--reason", help="cancel reason")

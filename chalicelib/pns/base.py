@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import ssl
 import threading
 import time
@@ -24,8 +25,8 @@ from .. import credentials
 from ..apps.base import Notification
 from ..config import AppConfig
 
-CONNECT_TIMEOUT = 3.0
-READ_TIMEOUT = 5.0
+CONNECT_TIMEOUT = float(os.environ.get("PNS_CONNECT_TIMEOUT", "3"))
+READ_TIMEOUT = float(os.environ.get("PNS_READ_TIMEOUT", "5"))
 MAX_CONCURRENT_SENDS = 100
 
 

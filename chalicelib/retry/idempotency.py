@@ -41,7 +41,7 @@ logger = logging.getLogger("chalicelib.retry")
 
 KEY_PREFIX = "rtc-pushserver.retry"  # stable across function names and code moves
 EXPIRES_AFTER = 3600  # keep a record at least as long as the longest push deadline
-IN_PROGRESS_SECONDS = 60.0  # lock without a Lambda context; the queue's visibility timeout
+IN_PROGRESS_SECONDS = 60.0  # lock length when no Lambda context is registered (local use)
 
 
 class DuplicateInProgress(Exception):
@@ -84,7 +84,6 @@ class IdempotentHandler:
             idempotent_function,
         )
 
-        self._handler = handler
         self._budget = _Budget(in_progress_seconds)
         self._config = IdempotencyConfig(
             expires_after_seconds=expires_after_seconds,

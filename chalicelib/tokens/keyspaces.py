@@ -289,6 +289,7 @@ def open_session(
     """
     from cassandra import ConsistencyLevel
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+    from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
     hosts = list(contact_points)
     if not hosts:
@@ -309,7 +310,10 @@ def open_session(
             # regional endpoint, so check every connection against that name.
             options["ssl_options"] = {"server_hostname": hosts[0]}
     profile = ExecutionProfile(
-        consistency_level=ConsistencyLevel.LOCAL_QUORUM, request_timeout=request_timeout
+        # The driver's default policy, named: the driver warns when it is left implicit.
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
+        consistency_level=ConsistencyLevel.LOCAL_QUORUM,
+        request_timeout=request_timeout,
     )
     cluster: Any = None
     try:
@@ -385,15 +389,15 @@ class KeyspacesTokenStore:
             raise
 
     def _prepare_all(self) -> dict[str, Any]:
-        from cassandra import ConsistencyLevel
-        from cassandra import InvalidRequest as CqlInvalidRequest
+        from cassandra import ConsistencyLevel, RequestValidationException
 
         prepared: dict[str, Any] = {}
         for name, statement in vars(self._statements).items():
             try:
                 with self._storage_errors("prepare statements"):
                     stmt = self._session.prepare(statement.cql)
-            except CqlInvalidRequest as exc:
+            except RequestValidationException as exc:
+                # Missing table, wrong keyspace, no permission: the deployment, not an outage.
                 raise ConfigError(
                     f"token storage: {self.keyspace}.{self.table} or {FLAG_TABLE} is not usable"
                     f" ({exc}); create the tables (create_schema) or fix the keyspace/table name"
@@ -461,7 +465,14 @@ class KeyspacesTokenStore:
         for row in rows:
             device = row_to_device(account, _as_mapping(row))
             if device is None:
-                log.warning("token storage: unusable row skipped for %s: %r", account, row)
+                # Ids only: tokens never reach the logs.
+                fields = _as_mapping(row)
+                log.warning(
+                    "token storage: unusable row skipped: account=%s app_id=%s device_id=%s",
+                    account,
+                    fields.get("app_id"),
+                    fields.get("device_id"),
+                )
             else:
                 found.append(device)
         # The clustering order is (device_id, app_id); the contract orders by app first.
@@ -472,12 +483,17 @@ class KeyspacesTokenStore:
         return result.one() is not None
 
     def _unflag_if_empty(self, account: str, username: str, domain: str) -> None:
-        if self._has_rows(username, domain):
-            return
-        self._run("unflag", (account,), "unflag the account")
-        # An upsert may have landed between the check and the delete: put its flag back.
-        if self._has_rows(username, domain):
-            self._run("flag", (account, "1"), "flag the account")
+        # Best effort: the device is already gone, and a flag left behind only makes OpenSIPS
+        # try a push that finds no device.
+        try:
+            if self._has_rows(username, domain):
+                return
+            self._run("unflag", (account,), "unflag the account")
+            # An upsert may have landed between the check and the delete: put its flag back.
+            if self._has_rows(username, domain):
+                self._run("flag", (account, "1"), "flag the account")
+        except StorageUnavailable:
+            log.warning("token storage: mobile_devices flag of %s not cleaned up", account)
 
 
 def _sigv4_auth(region: str | None) -> Any:

@@ -1,0 +1,106 @@
+"""The retry policy: backoff, Retry-After, the cap and the deadline."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.retry.policy import MAX_DELAY, backoff, next_delay
+
+NOW = 1_700_000_000.0
+
+
+def test_max_delay_is_the_sqs_timer_limit() -> None:
+    assert MAX_DELAY == 900
+
+
+def test_attempt_1_is_the_inline_attempt_without_a_wait() -> None:
+    assert backoff(1) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("attempt", "seconds"), [(2, 1.0), (3, 2.0), (4, 4.0), (5, 8.0), (10, 256.0), (11, 512.0)]
+)
+def test_backoff_doubles_from_one_second(attempt: int, seconds: float) -> None:
+    assert backoff(attempt) == seconds
+
+
+@pytest.mark.parametrize("attempt", [12, 13, 50, 10_000])
+def test_backoff_is_capped(attempt: int) -> None:
+    assert backoff(attempt) == MAX_DELAY
+
+
+@pytest.mark.parametrize("attempt", [0, -1])
+def test_attempts_start_at_one(attempt: int) -> None:
+    with pytest.raises(ValueError, match="start at 1"):
+        backoff(attempt)
+    with pytest.raises(ValueError):
+        next_delay(attempt, now=NOW, deadline=NOW + 64)
+
+
+def test_next_delay_is_the_backoff_when_time_is_left() -> None:
+    assert next_delay(2, now=NOW, deadline=NOW + 64) == 1.0
+    assert next_delay(4, now=NOW, deadline=NOW + 64) == 4.0
+
+
+def test_next_delay_for_attempt_1_is_immediate() -> None:
+    assert next_delay(1, now=NOW, deadline=NOW + 64) == 0.0
+    assert next_delay(1, now=NOW, deadline=NOW + 64, retry_after=3) == 3.0
+
+
+def test_retry_after_longer_than_backoff_wins() -> None:
+    assert next_delay(2, now=NOW, deadline=NOW + 64, retry_after=10) == 10.0
+
+
+def test_backoff_longer_than_retry_after_wins() -> None:
+    assert next_delay(6, now=NOW, deadline=NOW + 64, retry_after=3) == 16.0
+
+
+def test_retry_after_beyond_the_deadline_expires_the_push() -> None:
+    assert next_delay(2, now=NOW, deadline=NOW + 64, retry_after=65) is None
+    # even when the capped wait would still fit, the PNS asked for later than the deadline
+    assert next_delay(2, now=NOW, deadline=NOW + 1000, retry_after=2000) is None
+
+
+def test_retry_after_above_the_cap_is_capped_when_the_deadline_allows() -> None:
+    assert next_delay(2, now=NOW, deadline=NOW + 3600, retry_after=2000) == MAX_DELAY
+
+
+def test_backoff_beyond_the_deadline_expires_the_push() -> None:
+    # attempt 8 waits 64 s; a call push started 60 s ago has 4 s left
+    assert next_delay(8, now=NOW, deadline=NOW + 4) is None
+
+
+def test_delay_ending_exactly_at_the_deadline_is_allowed() -> None:
+    assert next_delay(3, now=NOW, deadline=NOW + 2) == 2.0
+
+
+def test_push_already_past_its_deadline_expires() -> None:
+    assert next_delay(2, now=NOW, deadline=NOW - 1) is None
+    assert next_delay(1, now=NOW, deadline=NOW - 0.001) is None
+
+
+def test_late_attempts_of_a_long_push_are_capped() -> None:
+    assert next_delay(15, now=NOW, deadline=NOW + 3600) == MAX_DELAY
+    assert next_delay(15, now=NOW, deadline=NOW + 899) is None
+
+
+def test_jitter_is_added_to_the_backoff() -> None:
+    assert next_delay(3, now=NOW, deadline=NOW + 64, jitter=0.5) == 2.5
+    # Retry-After is a floor, not something to add jitter to
+    assert next_delay(3, now=NOW, deadline=NOW + 64, retry_after=10, jitter=0.5) == 10.0
+    # jitter cannot push the delay over the cap
+    assert next_delay(20, now=NOW, deadline=NOW + 3600, jitter=5) == MAX_DELAY
+
+
+def test_jitter_can_expire_the_push() -> None:
+    assert next_delay(3, now=NOW, deadline=NOW + 2.2, jitter=0.5) is None
+
+
+def test_negative_jitter_is_refused() -> None:
+    with pytest.raises(ValueError, match="jitter"):
+        next_delay(2, now=NOW, deadline=NOW + 64, jitter=-0.1)
+
+
+def test_negative_or_zero_retry_after_does_not_shorten_the_backoff() -> None:
+    assert next_delay(3, now=NOW, deadline=NOW + 64, retry_after=-5) == 2.0
+    assert next_delay(3, now=NOW, deadline=NOW + 64, retry_after=0) == 2.0

@@ -1,0 +1,195 @@
+"""Fault tests over real connections: each push ends delivered exactly once or logged as expired.
+
+The in-process retry queue runs with delays scaled down (RETRY_DELAY_SCALE), so the
+exponential backoff of the policy is exercised in real time within seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from chalice.test import Client
+
+from app import app
+from chalicelib import runtime
+from tests.conftest import LINPHONE, SYLK, call, settings_for
+from tests.servers.credentials import TestCredentials
+from tests.servers.fake_apns import FakeApns, GoAway, Hang, Reply
+from tests.servers.fake_fcm import FakeFcm
+from tests.servers.fake_fcm import Reply as FcmReply
+from tests.test_push_v1 import FCM_TOKEN, VOIP_TOKEN, body
+
+SCALE = "0.1"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def retrying(config_dir: Path) -> Iterator[Client]:
+    runtime.reset(settings_for(config_dir, RETRY_DELAY_SCALE=SCALE))
+    with Client(app) as client:
+        yield client
+
+
+def test_503_then_200_is_queued_then_delivered_once(retrying: Client, apns: FakeApns) -> None:
+    apns.script(VOIP_TOKEN, Reply(503, "ServiceUnavailable"))
+    status, answer = call(retrying, "POST", "/push", body(SYLK, "ios", "incoming_session"))
+    assert status == 202
+    assert answer["description"] == "queued for retry"
+    retry = answer["data"]["retry"]
+    assert retry["attempt"] == 2
+    assert retry["next_attempt_in"] == 1
+    assert retry["deadline"] >= int(time.time()) + 60
+    received = apns.wait_for_received(1)
+    time.sleep(0.3)
+    assert len(apns.received) == 1
+    statuses = [a.status for a in apns.attempts]
+    assert statuses == [503, 200]
+    assert received[0].headers["apns-id"] == apns.attempts[0].headers["apns-id"]
+
+
+def test_429_retry_after_is_honoured(retrying: Client, apns: FakeApns) -> None:
+    apns.script(VOIP_TOKEN, Reply(429, "TooManyRequests", retry_after=5))
+    status, answer = call(retrying, "POST", "/push", body(SYLK, "ios", "incoming_session"))
+    assert status == 202
+    assert answer["data"]["retry"]["next_attempt_in"] == 5
+    apns.wait_for_received(1, timeout=5)
+    first, second = apns.attempts
+    assert second.time - first.time >= 5 * float(SCALE) - 0.05
+
+
+def test_goaway_mid_burst_loses_nothing(retrying: Client, apns: FakeApns) -> None:
+    apns.goaway_every(7)
+    try:
+        for n in range(30):
+            request = body(SYLK, "ios", "incoming_session", **{"call-id": f"burst-{n}"})
+            status, answer = call(retrying, "POST", "/push", request)
+            assert status in (200, 202), answer
+        wait_until(lambda: len(apns.received) >= 30)
+        time.sleep(0.3)
+    finally:
+        apns.goaway_every(None)
+    ids = [r.headers["apns-id"] for r in apns.received]
+    assert len(ids) == 30
+    assert len(set(ids)) == 30
+
+
+def test_server_down_then_up(creds: TestCredentials, tmp_path: Path, fcm: FakeFcm) -> None:
+    """Connection refused: the push waits in the queue until APNs is back."""
+    down = FakeApns(creds, topics=(LINPHONE, f"{LINPHONE}.voip")).start()
+    port = down.port
+    down.stop()
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "general.ini").write_text("[server]\n[applications]\n")
+    (config / "applications.ini").write_text(
+        f"[linphone-ios]\napp_id = {LINPHONE}\napp_type = linphone\napp_platform = apple\n"
+        f"apple_push_url = https://127.0.0.1:{port}\napple_key = {creds.apns_p8}\n"
+        f"key_id = {creds.apns_key_id}\nteam_id = {creds.apns_team_id}\n"
+        f"tls_ca_file = {creds.ca_cert}\n"
+    )
+    runtime.reset(settings_for(config, RETRY_DELAY_SCALE=SCALE))
+    with Client(app) as client:
+        status, answer = call(client, "POST", "/push", body(LINPHONE, "ios", None))
+        assert status == 202
+        assert answer["data"]["reason"].startswith("connection error")
+        with FakeApns(creds, port=port, topics=(LINPHONE, f"{LINPHONE}.voip")) as up:
+            received = up.wait_for_received(1, timeout=8)
+            time.sleep(0.3)
+            assert len(up.received) == 1
+    assert received[0].token == VOIP_TOKEN
+
+
+def test_hanging_server_times_out_and_the_retry_delivers(retrying: Client, apns: FakeApns) -> None:
+    apns.script(VOIP_TOKEN, Hang())
+    started = time.monotonic()
+    status, answer = call(retrying, "POST", "/push", body(SYLK, "ios", "incoming_session"))
+    assert time.monotonic() - started < 4
+    assert status == 202
+    assert answer["data"]["reason"].startswith("timeout")
+    apns.wait_for_received(1, timeout=8)
+    time.sleep(0.3)
+    assert len(apns.received) == 1
+
+
+def test_goaway_on_the_push_itself_is_retried_at_once_on_a_new_connection(
+    retrying: Client, apns: FakeApns
+) -> None:
+    apns.script(VOIP_TOKEN, GoAway("Shutdown"))
+    status, _ = call(retrying, "POST", "/push", body(SYLK, "ios", "incoming_session"))
+    assert status == 200
+    assert len(apns.received) == 1
+    assert len({a.connection_id for a in apns.attempts}) == 2
+
+
+def test_fcm_unavailable_then_delivered_once(retrying: Client, fcm: FakeFcm) -> None:
+    fcm.script(FCM_TOKEN, FcmReply.unavailable(retry_after=1))
+    status, answer = call(retrying, "POST", "/push", body(SYLK, "fcm", "message"))
+    assert status == 202
+    assert answer["data"]["reason"].startswith("UNAVAILABLE")
+    fcm.wait_for_received(1)
+    time.sleep(0.3)
+    assert len(fcm.received) == 1
+
+
+def short_deadline_config(config_dir: Path, url: str, creds: TestCredentials) -> None:
+    (config_dir / "applications.ini").write_text(
+        f"[sylk-ios]\napp_id = {SYLK}\napp_type = sylk\napp_platform = apple\n"
+        f"apple_push_url = {url}\napple_certificate = {creds.client_combined}\n"
+        f"tls_ca_file = {creds.ca_cert}\ncall_deadline = 2\n"
+    )
+
+
+def test_a_deadline_that_runs_out_is_logged_as_expired(
+    config_dir: Path, creds: TestCredentials, apns: FakeApns, caplog: pytest.LogCaptureFixture
+) -> None:
+    short_deadline_config(config_dir, apns.url, creds)
+    apns.script(VOIP_TOKEN, *[Reply(500, "InternalServerError")] * 50)
+    runtime.reset(settings_for(config_dir, RETRY_DELAY_SCALE="1"))
+    with Client(app) as client:
+        status, _ = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
+        assert status == 202
+        wait_until(lambda: any(r.getMessage() == "push expired" for r in caplog.records), timeout=6)
+    assert apns.received == []
+    # attempts at 0 s and 1 s; the next (2 s later) would be past the 2 s deadline
+    assert len(apns.attempts) == 2
+
+
+def test_tls_failure_retries_until_expired(
+    config_dir: Path, creds: TestCredentials, caplog: pytest.LogCaptureFixture
+) -> None:
+    with FakeApns(creds, untrusted=True, topics=(SYLK, f"{SYLK}.voip")) as untrusted:
+        short_deadline_config(config_dir, untrusted.url, creds)
+        runtime.reset(settings_for(config_dir, RETRY_DELAY_SCALE="1"))
+        with Client(app) as client:
+            status, answer = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
+            assert status == 202
+            assert "CERTIFICATE_VERIFY_FAILED" in answer["data"]["reason"]
+            wait_until(
+                lambda: any(r.getMessage() == "push expired" for r in caplog.records), timeout=6
+            )
+        assert untrusted.received == []
+
+
+def test_return_async_false_answers_202_and_pushes_from_the_queue(
+    config_dir: Path, apns: FakeApns
+) -> None:
+    (config_dir / "general.ini").write_text("[server]\nreturn_async = false\n[applications]\n")
+    runtime.reset(settings_for(config_dir, RETRY_DELAY_SCALE=SCALE))
+    with Client(app) as client:
+        status, answer = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
+        assert (status, answer["description"], answer["data"]) == (202, "accepted for delivery", {})
+        apns.wait_for_received(1)
+        # validation still answers at once
+        status, _ = call(client, "POST", "/push", body(SYLK, "ios", None))
+        assert status == 400
+    time.sleep(0.2)
+    assert len(apns.received) == 1
