@@ -9,7 +9,7 @@ SIM_DIR ?= .run/simulator
 APNS_PORT ?= 8401
 FCM_PORT ?= 8402
 
-.PHONY: install run serve simulator test lint bench clean
+.PHONY: install run serve simulator test lint bench soak clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ test: lint
 
 bench: install
 	$(BIN)/python -m bench.run
+
+soak: install
+	$(BIN)/python -m bench.soak
 
 clean:
 	rm -rf .run .mypy_cache .ruff_cache

@@ -1,0 +1,137 @@
+"""Soak: many pushes while the fake APNs fails a share of them at random; every push must
+end delivered exactly once or logged as expired. Used by tests/test_soak.py (small count)
+and bench/soak.py (full count).
+
+The SQS variant plays Lambda's event source mapping itself (moto runs none): it receives
+from the moto queue, invokes the Chalice SQS handler and deletes what the handler did not
+report as failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chalice.test import Client
+
+from app import app
+from chalicelib import runtime
+from chalicelib.settings import Settings
+from tests.servers.fake_apns import FakeApns
+
+SYLK = "com.example.sylk"
+
+
+@dataclass
+class SoakResult:
+    sent: int
+    delivered: int
+    duplicates: int
+    expired: int
+    lost: int
+    seconds: float
+    attempts: int
+
+
+class _Expired(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.call_ids: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == "push expired":
+            self.call_ids.add(str(getattr(record, "call_id", "")))
+
+
+def _body(n: int) -> dict[str, Any]:
+    return {
+        "app-id": SYLK,
+        "platform": "ios",
+        "event": "incoming_session",
+        "token": f"{n + 1:064x}",
+        "device-id": f"soak-{n}",
+        "call-id": f"soak-{n}",
+        "from": "alice@example.com",
+        "to": "bob@example.com",
+        "media-type": "audio",
+    }
+
+
+def run_soak(
+    apns: FakeApns,
+    settings: Settings,
+    count: int,
+    *,
+    pump: Callable[[Client], None] | None = None,
+    timeout: float = 60.0,
+    failure_rate: float = 1 / 3,
+) -> SoakResult:
+    """Push `count` times, then wait (pumping SQS when given) until every push is accounted
+    for or `timeout` passes."""
+    expired = _Expired()
+    logger = logging.getLogger("pushserver")
+    logger.addHandler(expired)
+    apns.fail_randomly(failure_rate, seed=7)
+    started = time.monotonic()
+    try:
+        runtime.reset(settings)
+        with Client(app) as client:
+            headers = {"Content-Type": "application/json"}
+            for n in range(count):
+                response = client.http.post("/push", headers=headers, body=json.dumps(_body(n)))
+                assert response.status_code in (200, 202), response.body
+            while time.monotonic() - started < timeout:
+                if pump is not None:
+                    pump(client)
+                done = {r.headers.get("apns-id") for r in apns.received}
+                if len(done) + len(expired.call_ids) >= count:
+                    break
+                time.sleep(0.05)
+            time.sleep(0.3)  # a duplicate would arrive now
+    finally:
+        apns.fail_randomly(0.0)
+        logger.removeHandler(expired)
+    ids = [r.headers.get("apns-id") for r in apns.received]
+    delivered_calls = {r.json["call-id"] for r in apns.received}
+    accounted = delivered_calls | expired.call_ids
+    return SoakResult(
+        sent=count,
+        delivered=len(set(ids)),
+        duplicates=len(ids) - len(set(ids)),
+        expired=len(expired.call_ids),
+        lost=count - len(accounted),
+        seconds=time.monotonic() - started,
+        attempts=len(apns.attempts),
+    )
+
+
+def sqs_pump(queue_url: str, sqs: Any) -> Callable[[Client], None]:
+    """One poll of the retry queue, handled like Lambda's event source mapping does."""
+
+    def pump(client: Client) -> None:
+        answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+        messages = answer.get("Messages", [])
+        if not messages:
+            return
+        records = [
+            {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"]}
+            for m in messages
+        ]
+        payload = client.lambda_.invoke("retry_pushes", {"Records": records}).payload
+        failed = {f["itemIdentifier"] for f in (payload or {}).get("batchItemFailures", [])}
+        for m in messages:
+            if m["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+    return pump
+
+
+def soak_settings(config_dir: Path, **env: str) -> Settings:
+    return Settings.from_env(
+        {"CONFIG_DIR": str(config_dir), "DATA_DIR": str(config_dir.parent / "data"), **env}
+    )
