@@ -15,7 +15,7 @@ from typing import Any
 
 from chalice.app import Request, Response, SQSEvent
 
-from . import audit, devices, dispatch, runtime
+from . import audit, devices, dispatch, pns, runtime
 from .config import Config
 from .errors import ApiError, ConfigError, Forbidden, InvalidRequest, PayloadTooLarge
 
@@ -37,6 +37,13 @@ def envelope(
 
 def answer(fn: Callable[[], dispatch.Answer]) -> Response:
     """Run a use case and wrap whatever happens in the envelope."""
+    try:
+        return _answer(fn)
+    finally:
+        audit.flush()
+
+
+def _answer(fn: Callable[[], dispatch.Answer]) -> Response:
     try:
         result = fn()
     except ApiError as exc:
@@ -107,15 +114,22 @@ def health() -> Response:
             }
             for app in config.apps.values()
         }
+        unavailable = dict(config.broken)
+        for app in config.apps.values():
+            try:
+                pns.service_for(app)  # builds the warm client: proves the credentials load
+            except ConfigError as exc:
+                unavailable[app.section] = str(exc)
+                apps.pop(f"{app.app_id} ({app.platform})", None)
         data = {
             "version": VERSION,
             "apps": apps,
-            "unavailable": config.broken,
+            "unavailable": unavailable,
             "warnings": config.warnings,
         }
         if source.error:
             data["reload-error"] = source.error
-        return dispatch.Answer(200, "ok" if not config.broken else "degraded", data)
+        return dispatch.Answer(200, "degraded" if unavailable else "ok", data)
 
     return answer(check)
 
@@ -161,4 +175,10 @@ def retry_batch(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
 
     handler = runtime.get().retry_handler
     handler.register_lambda_context(event.context)
-    return sqs.consume(sqs.event_records(event), handler)
+    try:
+        result = sqs.consume(sqs.event_records(event), handler)
+        if result["batchItemFailures"]:
+            audit.count("RetryBatchFailures", len(result["batchItemFailures"]))
+        return result
+    finally:
+        audit.flush()

@@ -1,4 +1,5 @@
-"""Structured logs: one JSON line per push with the call-id, never a credential."""
+"""Structured logs and metrics: one JSON line per push with the call-id, never a credential,
+and CloudWatch EMF counters flushed at the end of each invocation."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import logging
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 
 # The service name differs from the Chalice app name: Chalice and Powertools would otherwise
 # share one logging logger and print every line twice.
 logger = Logger(service="pushserver", level=os.environ.get("LOG_LEVEL", "INFO"))
+metrics = Metrics(
+    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "RtcPushserver"), service="pushserver"
+)
 for noisy in ("httpx", "httpcore", "hpack", "h2", "botocore", "urllib3"):
     logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -28,3 +33,14 @@ def push_logged(message: str, level: int = logging.INFO, **fields: Any) -> None:
         logger.warning(message, extra=extra)
     else:
         logger.info(message, extra=extra)
+
+
+def count(name: str, value: int = 1) -> None:
+    """Add to a counter (PushDelivered, PushRetryQueued, PushExpired, ...)."""
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def flush() -> None:
+    """Write the invocation's counters as one EMF line (nothing when there are none)."""
+    if metrics.metric_set:
+        metrics.flush_metrics()

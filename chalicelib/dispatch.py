@@ -20,6 +20,12 @@ from .retry.base import RetryMessage
 from .runtime import Runtime
 
 APNS_ID_NAMESPACE = uuid.UUID("8a3c9f40-5b7e-4d0e-9a43-6f1f2b0c7d55")
+VERDICT_METRICS = {
+    Verdict.DELIVERED: "PushDelivered",
+    Verdict.DEAD_TOKEN: "PushDeadToken",
+    Verdict.RETRY: "PushFailedRetryable",
+    Verdict.REJECTED: "PushRejected",
+}
 
 
 @dataclass(frozen=True)
@@ -169,6 +175,7 @@ def log_outcome(job: Job, outcome: Outcome, latency_ms: float | None = None) -> 
         if outcome.verdict in (Verdict.DELIVERED, Verdict.DEAD_TOKEN)
         else logging.WARNING
     )
+    audit.count(VERDICT_METRICS[outcome.verdict])
     audit.push_logged(
         f"push {outcome.verdict}",
         level,
@@ -218,6 +225,7 @@ def _queue_retry(rt: Runtime, job: Job, outcome: Outcome, now: float) -> dict[st
         job.attempt + 1, now=now, deadline=job.deadline, retry_after=outcome.retry_after
     )
     if delay is None:
+        audit.count("PushExpired")
         audit.push_logged(
             "push expired",
             logging.WARNING,
@@ -235,6 +243,7 @@ def _queue_retry(rt: Runtime, job: Job, outcome: Outcome, now: float) -> dict[st
             "retry not queued", logging.ERROR, call_id=job.request.call_id, reason=str(exc)
         )
         return {}
+    audit.count("PushRetryQueued")
     retry = {
         "attempt": job.attempt + 1,
         "next_attempt_in": round(delay, 3),
@@ -255,6 +264,7 @@ def _forget_device(rt: Runtime, job: Job) -> None:
         )
         return
     if removed:
+        audit.count("DeviceRemoved")
         audit.push_logged(
             "device removed: token is dead",
             account=job.account,
@@ -292,6 +302,7 @@ def redeliver(rt: Runtime, message: RetryMessage) -> None:
     request = PushRequest.model_validate(message.request)
     job = Job(app, request, message.deadline, message.account, message.attempt)
     if time.time() >= job.deadline:
+        audit.count("PushExpired")
         audit.push_logged(
             "push expired",
             logging.WARNING,

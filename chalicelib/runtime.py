@@ -73,9 +73,12 @@ class Runtime:
             return once(persistence)(self.redeliver)
 
     def redeliver(self, message: RetryMessage) -> None:
-        from . import dispatch
+        from . import audit, dispatch
 
-        dispatch.redeliver(self, message)
+        try:
+            dispatch.redeliver(self, message)
+        finally:
+            audit.flush()
 
 
 _runtime: Runtime | None = None

@@ -214,3 +214,45 @@ def test_unexpected_error_is_500_with_an_error_id(
     assert_envelope(answer, 500)
     assert answer["data"]["error-id"]
     assert "boom" not in json.dumps(answer)
+
+
+def test_broken_credentials_are_reported_and_do_not_stop_other_apps(
+    config_dir: Path, apns: FakeApns, fcm: FakeFcm
+) -> None:
+    bad_key = config_dir / "bad.p8"
+    bad_key.write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
+    apps = (config_dir / "applications.ini").read_text()
+    apps = apps.replace("[linphone-ios]", "[linphone-ios]\n", 1)
+    start = apps.index("apple_key = ")
+    end = apps.index("\n", start)
+    apps = apps[:start] + f"apple_key = {bad_key}" + apps[end:]
+    apps += "\n[legacy-fcm]\napp_id = com.legacy\napp_type = sylk\napp_platform = firebase\n"
+    apps += "firebase_authorization_key = AAAA\n"
+    (config_dir / "applications.ini").write_text(apps)
+    runtime.reset(settings_for(config_dir))
+    with Client(app) as client:
+        status, answer = call(client, "GET", "/health")
+        assert status == 200
+        assert answer["description"] == "degraded"
+        unavailable = answer["data"]["unavailable"]
+        assert set(unavailable) == {"linphone-ios", "legacy-fcm"}
+        assert "legacy FCM API was shut down by Google in 2024" in unavailable["legacy-fcm"]
+        assert "credentials of [linphone-ios] are not usable" in unavailable["linphone-ios"]
+        status, answer = call(client, "POST", "/push", body("com.example.linphone", "ios", None))
+        assert status == 502
+        assert "not usable" in answer["data"]["reason"]
+        status, _ = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
+        assert status == 200
+    assert len(apns.received) == 1
+
+
+def test_each_push_is_counted_in_an_emf_line(
+    client: Client, apns: FakeApns, capsys: pytest.CaptureFixture[str]
+) -> None:
+    call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
+    apns.script(VOIP_TOKEN, Reply(410, "Unregistered"))
+    call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    counted = [name for blob in blobs for name in blob if name.startswith("Push")]
+    assert counted == ["PushDelivered", "PushDeadToken"]
+    assert blobs[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "RtcPushserver"

@@ -7,18 +7,16 @@ original's auto-reload did). A reload that fails keeps the previous configuratio
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from pathlib import Path
 
+from ..audit import logger as log
 from ..errors import ConfigError
 from .loader import load
 from .model import AppConfig, Config, ServerConfig
 
 __all__ = ["AppConfig", "Config", "ConfigSource", "ServerConfig"]
-
-log = logging.getLogger(__name__)
 
 
 class ConfigSource:
@@ -50,15 +48,15 @@ class ConfigSource:
             config = load(self.config_dir)
         except ConfigError as exc:
             self.error = str(exc)
-            log.error("configuration not loaded: %s", exc)
+            log.error("configuration not loaded", extra={"reason": str(exc)})
             if self._config is None:
                 raise
             return
         self._config, self._stamp, self.error = config, stamp, None
         for name, reason in config.broken.items():
-            log.warning("app [%s] is not available: %s", name, reason)
+            log.warning("app not available", extra={"section": name, "reason": reason})
         for warning in config.warnings:
-            log.warning("%s", warning)
+            log.warning("configuration warning", extra={"reason": warning})
 
     def _files_stamp(self) -> tuple[float, ...]:
         """mtimes of general.ini, the applications file and the credentials directory."""
