@@ -17,6 +17,11 @@ def health() -> Response:
     return api.health()
 
 
+@app.route("/openapi.json", methods=["GET"])
+def openapi() -> Response:
+    return api.openapi()
+
+
 @app.route("/push", methods=["POST"], content_types=api.CONTENT_TYPES)
 def push() -> Response:
     return api.push(app.current_request)

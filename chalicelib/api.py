@@ -134,6 +134,14 @@ def health() -> Response:
     return answer(check)
 
 
+def openapi() -> Response:
+    from .openapi import document
+
+    return Response(
+        body=document(VERSION), status_code=200, headers={"Content-Type": "application/json"}
+    )
+
+
 def _auth(app: Any) -> str:
     return f"apns-{app.apns_auth}" if app.platform == "apple" else "fcm-v1"
 

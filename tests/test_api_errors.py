@@ -256,3 +256,20 @@ def test_each_push_is_counted_in_an_emf_line(
     counted = [name for blob in blobs for name in blob if name.startswith("Push")]
     assert counted == ["PushDelivered", "PushDeadToken"]
     assert blobs[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "RtcPushserver"
+
+
+def test_openapi_document_describes_every_route(client: Client) -> None:
+    response = client.http.get("/openapi.json")
+    assert response.status_code == 200
+    doc = json.loads(response.body)
+    assert doc["openapi"] == "3.1.0"
+    assert set(doc["paths"]) == {
+        "/",
+        "/health",
+        "/push",
+        "/v2/tokens/{account}",
+        "/v2/tokens/{account}/push",
+        "/v2/tokens/{account}/push/{device}",
+    }
+    push = doc["components"]["schemas"]["PushRequest"]
+    assert {"app-id", "call-id", "from", "token"} <= set(push["required"])
