@@ -73,7 +73,11 @@ def _key(name: str, *, required: bool = False, default: Any = None) -> Any:
 
 class _Model(BaseModel):
     model_config = ConfigDict(
-        extra="ignore", coerce_numbers_to_str=True, frozen=True, populate_by_name=True
+        extra="ignore",
+        coerce_numbers_to_str=True,
+        frozen=True,
+        populate_by_name=True,
+        defer_build=True,  # built on first use: a v1 container never builds the v2 models
     )
 
 

@@ -8,7 +8,6 @@ once on a fresh connection) drives both the sync client (one push) and the async
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import ssl
@@ -17,9 +16,12 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    import asyncio
 
 from .. import credentials
 from ..apps.base import Notification
@@ -195,6 +197,8 @@ class PushService:
 
 def send_many(jobs: list[tuple[PushService, Notification, str | None]]) -> list[Outcome]:
     """Send concurrently: one connection per app, many streams, bounded concurrency."""
+    import asyncio  # only fan-out needs it: kept off the cold start of v1 pushes
+
     global _loop
     for service in {id(s): s for s, _, _ in jobs}.values():
         service.warm_auth()
