@@ -9,7 +9,7 @@ SIM_DIR ?= .run/simulator
 APNS_PORT ?= 8401
 FCM_PORT ?= 8402
 
-.PHONY: install run serve simulator test lint bench soak clean
+.PHONY: install run serve simulator test lint infra-check bench soak clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,7 +38,13 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# The CloudFormation that `chalice package` makes with infra/, checked by cfn-lint.
+infra-check: install
+	rm -rf .run/package
+	AWS_DEFAULT_REGION=eu-west-1 $(BIN)/chalice package --stage prod --merge-template infra/resources.json .run/package >/dev/null
+	$(BIN)/cfn-lint .run/package/sam.json
+
+test: lint infra-check
 	$(BIN)/pytest
 
 bench: install

@@ -247,7 +247,8 @@ def main() -> None:
     lines = [
         "# Benchmark results (one run; ratios are what to compare)",
         "",
-        f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; the fake APNs in its own process.",
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; "
+        "the fake APNs in its own process.",
         "",
         "## Warm v1 push, CPU per push",
         f"- the Lambda handler (API Gateway event -> answer): {push['ours_ms']:.3f} ms",
@@ -262,8 +263,9 @@ def main() -> None:
         "",
         "## Cold start (fresh interpreter: import app + load config; .pyc present)",
         f"- {cold['ms']:.0f} ms, peak RSS {cold['rss_mb']:.0f} MB",
-        f"- the required libraries alone (httpx, pydantic, chalice, Powertools): {floor['ms']:.0f} ms"
-        f", peak RSS {floor['rss_mb']:.0f} MB; ours is **{cold['ms'] / floor['ms']:.2f}x** that",
+        "- the required libraries alone (httpx, pydantic, chalice, Powertools): "
+        f"{floor['ms']:.0f} ms, peak RSS {floor['rss_mb']:.0f} MB; "
+        f"ours is **{cold['ms'] / floor['ms']:.2f}x** that",
     ]
     report = "\n".join(lines) + "\n"
     (ROOT / "bench" / "results.md").write_text(report)

@@ -1,0 +1,52 @@
+"""Credentials named `secretsmanager:<id>` are read from Secrets Manager (moto server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import boto3
+from chalice.test import Client
+
+from app import app
+from chalicelib import runtime
+from tests.conftest import SYLK, call, settings_for
+from tests.servers.credentials import TestCredentials
+from tests.servers.fake_apns import FakeApns
+from tests.test_push_v1 import body
+
+
+def test_apns_certificate_from_secrets_manager(
+    config_dir: Path, creds: TestCredentials, apns: FakeApns, moto_server: str
+) -> None:
+    secrets = boto3.client("secretsmanager")
+    secrets.create_secret(
+        Name="rtc-pushserver/apns-cert", SecretString=creds.client_combined.read_text()
+    )
+    (config_dir / "applications.ini").write_text(
+        f"[sylk-ios]\napp_id = {SYLK}\napp_type = sylk\napp_platform = apple\n"
+        f"apple_push_url = {apns.url}\n"
+        "apple_certificate = secretsmanager:rtc-pushserver/apns-cert\n"
+        f"tls_ca_file = {creds.ca_cert}\n"
+    )
+    runtime.reset(settings_for(config_dir))
+    with Client(app) as client:
+        status, answer = call(client, "GET", "/health")
+        assert answer["data"]["unavailable"] == {}
+        status, answer = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
+    assert status == 200, answer
+    assert apns.received[0].auth == "certificate"
+
+
+def test_a_missing_secret_makes_the_app_unavailable(
+    config_dir: Path, creds: TestCredentials, moto_server: str
+) -> None:
+    (config_dir / "applications.ini").write_text(
+        f"[sylk-ios]\napp_id = {SYLK}\napp_type = sylk\napp_platform = apple\n"
+        "apple_push_url = https://127.0.0.1:9\n"
+        "apple_certificate = secretsmanager:rtc-pushserver/nope\n"
+    )
+    runtime.reset(settings_for(config_dir))
+    with Client(app) as client:
+        status, answer = call(client, "GET", "/health")
+    assert status == 200
+    assert "cannot read secret rtc-pushserver/nope" in answer["data"]["unavailable"]["sylk-ios"]
