@@ -11,8 +11,10 @@ import re
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -61,6 +63,11 @@ def _platform_value(value: Any) -> Any:
     if isinstance(value, str):
         return normalize_platform(value) or value
     return value
+
+
+# `ios`, `APNS`, `android`... accepted for the platform; a SIP instance wrapper removed
+PlatformName = Annotated[Platform, BeforeValidator(_platform_value)]
+DeviceId = Annotated[Id, AfterValidator(clean_device_id)]
 
 
 def _key(name: str, *, required: bool = False, default: Any = None) -> Any:
@@ -115,48 +122,28 @@ class PushRequest(PushFields):
     """v1 `POST /push`: one push to the token in the body."""
 
     app_id: Id = _key("app-id", required=True)
-    platform: Platform = _key("platform", required=True)
+    platform: PlatformName = _key("platform", required=True)
     token: Token = _key("token", required=True)
     device_id: Text | None = _key("device-id")
     silent: bool = _key("silent", default=True)
-
-    @field_validator("platform", mode="before")
-    @classmethod
-    def _platform_alias(cls, value: Any) -> Any:
-        return _platform_value(value)
 
 
 class TokenAddRequest(_Model):
     """v2 `POST /v2/tokens/{account}`: store a device token."""
 
     app_id: Id = _key("app-id", required=True)
-    platform: Platform = _key("platform", required=True)
+    platform: PlatformName = _key("platform", required=True)
     token: Token = _key("token", required=True)
-    device_id: Id = _key("device-id", required=True)
+    device_id: DeviceId = _key("device-id", required=True)
     silent: bool = _key("silent", default=True)
     user_agent: Text | None = _key("user-agent")
-
-    @field_validator("platform", mode="before")
-    @classmethod
-    def _platform_alias(cls, value: Any) -> Any:
-        return _platform_value(value)
-
-    @field_validator("device_id")
-    @classmethod
-    def _clean_device(cls, value: str) -> str:
-        return clean_device_id(value)
 
 
 class TokenRemoveRequest(_Model):
     """v2 `DELETE /v2/tokens/{account}`: forget a device token."""
 
     app_id: Id = _key("app-id", required=True)
-    device_id: Id = _key("device-id", required=True)
-
-    @field_validator("device_id")
-    @classmethod
-    def _clean_device(cls, value: str) -> str:
-        return clean_device_id(value)
+    device_id: DeviceId = _key("device-id", required=True)
 
 
 class AccountPushRequest(PushFields):

@@ -11,12 +11,10 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import google.auth.exceptions
-import google.auth.transport
 import h2.config
 import h2.connection
 import h2.events
@@ -28,10 +26,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from google.oauth2 import service_account
 from h2.settings import SettingCodes
 
+from chalicelib.pns.fcm import HttpxAuthRequest
 from tests.servers.credentials import (
     GOOGLE_TOKEN_AUDIENCE,
     TestCredentials,
-    make_credentials,
     service_account_email,
     write_service_account,
 )
@@ -47,35 +45,6 @@ PAYLOAD = {"aps": {"alert": "hi"}, "event": "incoming_session"}
 
 
 # -- fixtures -------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def creds(tmp_path_factory: pytest.TempPathFactory) -> TestCredentials:
-    return make_credentials(tmp_path_factory.mktemp("selfcheck-creds"))
-
-
-@pytest.fixture(scope="module")
-def apns_server(creds: TestCredentials) -> Iterator[FakeApns]:
-    with FakeApns(creds) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def fcm_server(creds: TestCredentials) -> Iterator[FakeFcm]:
-    with FakeFcm(creds) as server:
-        yield server
-
-
-@pytest.fixture
-def apns(apns_server: FakeApns) -> FakeApns:
-    apns_server.reset()
-    return apns_server
-
-
-@pytest.fixture
-def fcm(fcm_server: FakeFcm) -> FakeFcm:
-    fcm_server.reset()
-    return fcm_server
 
 
 # -- helpers --------------------------------------------------------------------------
@@ -131,47 +100,6 @@ def initial_settings(port: int, creds: TestCredentials, *, cert: bool) -> dict[i
             for event in conn.receive_data(tls.recv(65536)):
                 if isinstance(event, h2.events.RemoteSettingsChanged):
                     return {int(k): v.new_value for k, v in event.changed_settings.items()}
-
-
-class _HttpxResponse(google.auth.transport.Response):
-    def __init__(self, response: httpx.Response) -> None:
-        self._response = response
-
-    @property
-    def status(self) -> int:
-        return self._response.status_code
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return self._response.headers
-
-    @property
-    def data(self) -> bytes:
-        return self._response.content
-
-
-class _HttpxRequest(google.auth.transport.Request):
-    """google-auth's transport interface over an httpx client (no `requests`)."""
-
-    def __init__(self, client: httpx.Client) -> None:
-        self._client = client
-
-    def __call__(
-        self,
-        url: str,
-        method: str = "GET",
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        **kwargs: Any,
-    ) -> _HttpxResponse:
-        try:
-            response = self._client.request(
-                method, url, content=body, headers=headers, timeout=timeout or 5.0
-            )
-        except httpx.HTTPError as exc:
-            raise google.auth.exceptions.TransportError(exc) from exc  # type: ignore[no-untyped-call]
-        return _HttpxResponse(response)
 
 
 def fcm_access_token(creds: TestCredentials, fcm: FakeFcm, client: httpx.Client) -> str:
@@ -444,7 +372,7 @@ def test_fcm_google_auth_token_flow(creds: TestCredentials, fcm: FakeFcm, tmp_pa
     google_creds = from_info(info, scopes=[FCM_SCOPE])  # type: ignore[no-untyped-call]
     message = {"token": "fcm-token-1", "data": {"event": "incoming_session"}}
     with h2_client(creds) as client:
-        google_creds.refresh(_HttpxRequest(client))
+        google_creds.refresh(HttpxAuthRequest(client))
         assert google_creds.token.startswith("ya29.fake-")
         response = fcm_send(client, fcm, google_creds.token, message)
         assert response.status_code == 200, response.text

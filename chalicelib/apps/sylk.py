@@ -115,20 +115,23 @@ def _metadata(request: PushRequest) -> dict[str, Any]:
     return prune({"filename": request.filename, "filetype": request.filetype})
 
 
-def _apple_call(request: PushRequest, texts: Texts) -> dict[str, Any]:
+def _call_fields(request: PushRequest, texts: Texts) -> dict[str, Any]:
+    """What a Sylk client reads from a call push, on either platform."""
     conference = request.event == "incoming_conference_request"
-    return prune(
-        {
-            "event": request.event,
-            "call-id": request.call_id,
-            "session-id": session_id(request.call_id),
-            "media-type": request.media_type,
-            "from_uri": request.sip_from,
-            "from_display_name": texts["display"],
-            "to_uri": request.to,
-            "account": request.account if conference else None,
-        }
-    )
+    return {
+        "event": request.event,
+        "call-id": request.call_id,
+        "session-id": session_id(request.call_id),
+        "media-type": request.media_type,
+        "from_uri": request.sip_from,
+        "from_display_name": texts["display"],
+        "to_uri": request.to,
+        "account": request.account if conference else None,
+    }
+
+
+def _apple_call(request: PushRequest, texts: Texts) -> dict[str, Any]:
+    return prune(_call_fields(request, texts))
 
 
 def _apple_cancel(request: PushRequest, texts: Texts) -> dict[str, Any]:
@@ -195,17 +198,7 @@ def _apple_transfer(request: PushRequest, texts: Texts) -> dict[str, Any]:
 def _fcm_data(request: PushRequest, event: str, texts: Texts) -> dict[str, Any]:
     """The FCM `data` map before stringification (firebase.data drops None values)."""
     if event in CALL_EVENTS:
-        conference = event == "incoming_conference_request"
-        return {
-            "event": event,
-            "call-id": request.call_id,
-            "session-id": session_id(request.call_id),
-            "media-type": request.media_type,
-            "from_uri": request.sip_from,
-            "from_display_name": texts["display"],
-            "to_uri": request.to,
-            "account": request.account if conference else None,
-        }
+        return _call_fields(request, texts)
     if event == "cancel":
         return {
             "event": "cancel",

@@ -53,7 +53,7 @@ def classify(status: int, code: str, message: str) -> Verdict:
     return Verdict.REJECTED
 
 
-class _HttpxAuthRequest:
+class HttpxAuthRequest:
     """google-auth's transport interface over httpx, so `requests` is not needed and our
     SSL context (not REQUESTS_CA_BUNDLE) decides what to trust."""
 
@@ -96,7 +96,7 @@ class OAuthToken:
         self._credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
             info, scopes=[SCOPE]
         )
-        self._request = _HttpxAuthRequest(httpx.Client(verify=context, timeout=READ_TIMEOUT))
+        self._request = HttpxAuthRequest(httpx.Client(verify=context, timeout=READ_TIMEOUT))
         self._lock = threading.Lock()
         self._invalid = False
 

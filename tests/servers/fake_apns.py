@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from .actions import Action, Delay, Drop, GoAway, Hang, Request, Reset, Response
 from .apns_auth import ProviderTokenVerifier, TokenState
@@ -31,8 +29,8 @@ from .apns_validation import (
 )
 from .connection import ServerConnection
 from .credentials import TestCredentials
+from .fake_base import FakeServer
 from .h2server import H2Server, PeerCert
-from .scripting import RandomFailures, Recorder, ScriptBook
 from .tls import ClientAuth, server_context
 
 __all__ = [
@@ -142,7 +140,7 @@ def _cert_bundle(conn: ServerConnection) -> str | None:
     return common_name.split(": ", 1)[1] if ": " in common_name else None
 
 
-class FakeApns:
+class FakeApns(FakeServer[Received, Attempt, Outcome]):
     """Behaves like api.push.apple.com for the checks listed in pns-protocols.md 5.1.
 
     `topics` lists the apps (bundle IDs, or full topics) pushes may go to.
@@ -151,6 +149,9 @@ class FakeApns:
     credentials hold a single provider certificate (for com.example.sylk).
     `clock` drives provider-token ages, so tests can move time without sleeping.
     """
+
+    _outcome_types = _OUTCOME_TYPES
+    _kind = "APNs"
 
     def __init__(
         self,
@@ -166,6 +167,7 @@ class FakeApns:
         token_update_interval: float = 1200.0,
         on_attempt: Callable[[Attempt], None] | None = None,
     ) -> None:
+        super().__init__()
         # Topics may be bundle IDs or full topics; what matters is the bundle.
         self._bundles = frozenset(split_topic(t)[0] for t in topics)
         self._enforce_cert_topic = enforce_cert_topic
@@ -173,12 +175,6 @@ class FakeApns:
         self._on_attempt = on_attempt
         self._verifier = ProviderTokenVerifier(clock, token_update_interval)
         self._verifier.add_key(creds.apns_key_id, creds.apns_team_id, creds.apns_p8)
-        self._scripts: ScriptBook[Outcome] = ScriptBook()
-        self._random: RandomFailures[Outcome] = RandomFailures()
-        self._received: Recorder[Received] = Recorder()
-        self._attempts: Recorder[Attempt] = Recorder()
-        self._lock = threading.Lock()
-        self._goaway_every: int | None = None
         self._conn_states: dict[int, _ConnState] = {}
         self._server = H2Server(
             self._handle,
@@ -189,47 +185,7 @@ class FakeApns:
             name="fake-apns",
         )
 
-    # -- lifecycle ------------------------------------------------------------
-
-    def start(self) -> Self:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
     # -- test controls ----------------------------------------------------------
-
-    def script(self, token: str, *outcomes: Outcome) -> None:
-        """Queue outcomes for `token`, one per request; plain success once used up."""
-        for outcome in outcomes:
-            if not isinstance(outcome, _OUTCOME_TYPES):
-                raise TypeError(f"not an APNs outcome: {outcome!r}")
-        self._scripts.push(token, outcomes)
-
-    def goaway_every(self, n: int | None) -> None:
-        """After every n-th request on a connection, answer it then GOAWAY (None: off)."""
-        with self._lock:
-            self._goaway_every = n
 
     def fail_randomly(
         self,
@@ -244,44 +200,6 @@ class FakeApns:
     def add_signing_key(self, key_id: str, team_id: str, p8: Path) -> None:
         """Accept provider tokens from another .p8 key (e.g. a second team)."""
         self._verifier.add_key(key_id, team_id, p8)
-
-    def disconnect_all(self, goaway_reason: str | None = None) -> None:
-        """Close open connections: GOAWAY with that reason, or a TCP abort if None."""
-        self._server.disconnect_all(GoAway(goaway_reason) if goaway_reason else None)
-
-    def reset(self) -> None:
-        """Forget records, scripts and failure modes (open connections stay open)."""
-        self._received.clear()
-        self._attempts.clear()
-        self._scripts.clear()
-        self._random.clear()
-        self.goaway_every(None)
-        self._server.stats.reset()
-
-    # -- observations -----------------------------------------------------------
-
-    @property
-    def received(self) -> list[Received]:
-        return self._received.snapshot()
-
-    @property
-    def attempts(self) -> list[Attempt]:
-        return self._attempts.snapshot()
-
-    def wait_for_received(self, count: int, timeout: float = 5.0) -> list[Received]:
-        return self._received.wait_for(count, timeout)
-
-    @property
-    def connections(self) -> int:
-        return self._server.stats.connections
-
-    @property
-    def tls_failures(self) -> int:
-        return self._server.stats.tls_failures
-
-    @property
-    def max_concurrent_streams_seen(self) -> int:
-        return self._server.stats.max_concurrent_streams_seen
 
     # -- server side (event loop thread) ----------------------------------------
 

@@ -9,22 +9,20 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from .actions import Action, Delay, Drop, GoAway, Hang, Request, Reset, Response
 from .connection import ServerConnection
 from .credentials import GOOGLE_TOKEN_AUDIENCE, TestCredentials, service_account_key_id
+from .fake_base import FakeServer
 from .fcm_errors import JSON_TYPE, Reply, error_body
 from .fcm_oauth import AccessTokenIssuer
 from .fcm_validation import ParsedSend, parse_send
 from .h2server import H2Server
-from .scripting import RandomFailures, Recorder, ScriptBook
 from .tls import server_context
 
 __all__ = [
@@ -85,8 +83,11 @@ class FcmAttempt:
     error_code: str | None = None
 
 
-class FakeFcm:
+class FakeFcm(FakeServer[FcmReceived, FcmAttempt, Outcome]):
     """fcm.googleapis.com + oauth2.googleapis.com/token for tests (pns-protocols.md 5.2)."""
+
+    _outcome_types = _OUTCOME_TYPES
+    _kind = "FCM"
 
     def __init__(
         self,
@@ -98,17 +99,12 @@ class FakeFcm:
         clock: Callable[[], float] = time.time,
         on_attempt: Callable[[FcmAttempt], None] | None = None,
     ) -> None:
+        super().__init__()
         self.project_id = project_id
         self._on_attempt = on_attempt
         self._issuer = AccessTokenIssuer.from_pem(
             creds.service_account_key.read_bytes(), service_account_key_id(creds), clock
         )
-        self._scripts: ScriptBook[Outcome] = ScriptBook()
-        self._random: RandomFailures[Outcome] = RandomFailures()
-        self._received: Recorder[FcmReceived] = Recorder()
-        self._attempts: Recorder[FcmAttempt] = Recorder()
-        self._lock = threading.Lock()
-        self._goaway_every: int | None = None
         self._requests_per_conn: dict[int, int] = {}
         self._server = H2Server(
             self._handle,
@@ -119,34 +115,6 @@ class FakeFcm:
             name="fake-fcm",
         )
 
-    # -- lifecycle ----------------------------------------------------------------
-
-    def start(self) -> Self:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
     @property
     def send_url(self) -> str:
         return f"{self.url}/v1/projects/{self.project_id}/messages:send"
@@ -156,18 +124,6 @@ class FakeFcm:
         return f"{self.url}/token"
 
     # -- test controls --------------------------------------------------------------
-
-    def script(self, target: str, *outcomes: Outcome) -> None:
-        """Queue outcomes for a token (or topic / condition), one per send."""
-        for outcome in outcomes:
-            if not isinstance(outcome, _OUTCOME_TYPES):
-                raise TypeError(f"not an FCM outcome: {outcome!r}")
-        self._scripts.push(target, outcomes)
-
-    def goaway_every(self, n: int | None) -> None:
-        """After every n-th request on a connection, answer it then GOAWAY (None: off)."""
-        with self._lock:
-            self._goaway_every = n
 
     def fail_randomly(
         self,
@@ -181,9 +137,6 @@ class FakeFcm:
     def expire_tokens(self) -> None:
         """Invalidate every access token issued so far: the next send gets 401."""
         self._issuer.expire_all()
-
-    def disconnect_all(self, goaway_reason: str | None = None) -> None:
-        self._server.disconnect_all(GoAway(goaway_reason) if goaway_reason else None)
 
     def reset(self) -> None:
         """Forget records, scripts, failure modes and counters (tokens stay valid)."""

@@ -1,0 +1,112 @@
+"""What the fake APNs and the fake FCM share: lifecycle, scripting, records, counters."""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+from typing import Generic, Self, TypeVar
+
+from .actions import GoAway
+from .h2server import H2Server
+from .scripting import RandomFailures, Recorder, ScriptBook
+
+ReceivedT = TypeVar("ReceivedT")
+AttemptT = TypeVar("AttemptT")
+OutcomeT = TypeVar("OutcomeT")
+
+
+class FakeServer(Generic[ReceivedT, AttemptT, OutcomeT]):
+    """A push service fake on an H2Server; subclasses set `_server` and `_outcome_types`."""
+
+    _server: H2Server
+    _outcome_types: tuple[type, ...] = ()
+    _kind = "push service"
+
+    def __init__(self) -> None:
+        self._scripts: ScriptBook[OutcomeT] = ScriptBook()
+        self._random: RandomFailures[OutcomeT] = RandomFailures()
+        self._received: Recorder[ReceivedT] = Recorder()
+        self._attempts: Recorder[AttemptT] = Recorder()
+        self._lock = threading.Lock()
+        self._goaway_every: int | None = None
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def start(self) -> Self:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    # -- test controls ----------------------------------------------------------
+
+    def script(self, target: str, *outcomes: OutcomeT) -> None:
+        """Queue outcomes for a token (FCM: or topic / condition), one per request; plain
+        success once used up."""
+        for outcome in outcomes:
+            if not isinstance(outcome, self._outcome_types):
+                raise TypeError(f"not an {self._kind} outcome: {outcome!r}")
+        self._scripts.push(target, outcomes)
+
+    def goaway_every(self, n: int | None) -> None:
+        """After every n-th request on a connection, answer it then GOAWAY (None: off)."""
+        with self._lock:
+            self._goaway_every = n
+
+    def disconnect_all(self, goaway_reason: str | None = None) -> None:
+        """Close open connections: GOAWAY with that reason, or a TCP abort if None."""
+        self._server.disconnect_all(GoAway(goaway_reason) if goaway_reason else None)
+
+    def reset(self) -> None:
+        """Forget records, scripts and failure modes (open connections stay open)."""
+        self._received.clear()
+        self._attempts.clear()
+        self._scripts.clear()
+        self._random.clear()
+        self.goaway_every(None)
+        self._server.stats.reset()
+
+    # -- observations -----------------------------------------------------------
+
+    @property
+    def received(self) -> list[ReceivedT]:
+        return self._received.snapshot()
+
+    @property
+    def attempts(self) -> list[AttemptT]:
+        return self._attempts.snapshot()
+
+    def wait_for_received(self, count: int, timeout: float = 5.0) -> list[ReceivedT]:
+        return self._received.wait_for(count, timeout)
+
+    @property
+    def connections(self) -> int:
+        return self._server.stats.connections
+
+    @property
+    def tls_failures(self) -> int:
+        return self._server.stats.tls_failures
+
+    @property
+    def max_concurrent_streams_seen(self) -> int:
+        return self._server.stats.max_concurrent_streams_seen
