@@ -60,7 +60,9 @@ class ProviderToken:
         """After ExpiredProviderToken: a newer `iat`, minute-aligned so that containers hitting
         the same error in the same minute still agree."""
         current = int(time.time() if now is None else now)
-        self._renewed_iat = current - current % RENEWED_GRANULARITY
+        aligned = current - current % RENEWED_GRANULARITY
+        # in the first minute of a bucket the aligned iat is the bucket's own: use the second
+        self._renewed_iat = aligned if aligned > current - current % BUCKET_SECONDS else current
         return self.get(current)
 
     @property
