@@ -7,17 +7,14 @@ from typing import Any
 from urllib.parse import unquote
 
 from . import audit
-from .apps import app_type
 from .config import Config
-from .dispatch import Answer, Job, accept, deliver, new_job, settle
+from .dispatch import Answer, Job, accept, deliver, new_job, settle, validate
 from .errors import InvalidRequest, NotFound
 from .models import (
     AccountPushRequest,
-    PushRequest,
     TokenAddRequest,
     TokenRemoveRequest,
     clean_device_id,
-    field_errors,
     parse,
 )
 from .runtime import Runtime
@@ -119,21 +116,9 @@ def _device_job(
         "silent": device.silent,
     }
     try:
-        request = PushRequest.model_validate(merged)
-    except ValueError as exc:
-        errors = field_errors(PushRequest, exc)  # type: ignore[arg-type]
-    else:
-        errors = app_type(app.app_type).check(request)
-        if not errors:
-            if request.event is None:
-                request = request.model_copy(update={"event": "incoming_session"})
-            return new_job(app, request, account)
-    text = "; ".join(f"{k}: {v}" for k, v in sorted(errors.items()))
-    return {
-        "code": 400,
-        "reason": f"invalid request: {text}",
-        **{k: v for k, v in base.items() if v is not None},
-    }
+        return new_job(app, validate(app, merged), account)
+    except InvalidRequest as exc:
+        return {"code": 400, "reason": exc.description, **{k: v for k, v in base.items() if v}}
 
 
 def push_account(

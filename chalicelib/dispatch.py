@@ -107,11 +107,11 @@ def new_job(app: AppConfig, request: PushRequest, account: str | None = None) ->
     return Job(app, request, time.time() + app.deadline(request.event), account)
 
 
-def result(job: Job, outcome: Outcome, code: int | None = None) -> dict[str, Any]:
+def result(job: Job, outcome: Outcome) -> dict[str, Any]:
     """The per-device result object of the contract (null-free)."""
     req = job.request
     data: dict[str, Any] = {
-        "code": outcome.code if code is None else code,
+        "code": outcome.code,
         "reason": outcome.reason,
         "url": outcome.url,
         "platform": job.app.platform,
@@ -225,16 +225,7 @@ def _queue_retry(rt: Runtime, job: Job, outcome: Outcome, now: float) -> dict[st
         job.attempt + 1, now=now, deadline=job.deadline, retry_after=outcome.retry_after
     )
     if delay is None:
-        audit.count("PushExpired")
-        audit.push_logged(
-            "push expired",
-            logging.WARNING,
-            request_id=job.request_id,
-            call_id=job.request.call_id,
-            app_id=job.app.app_id,
-            attempts=job.attempt,
-            reason=outcome.reason,
-        )
+        _log_expired(job, job.attempt, outcome.reason)
         return {"reason": f"{outcome.reason} (expired after {job.attempt} attempts)"}
     try:
         rt.retry_queue.enqueue(message_for(job, job.attempt + 1), delay)
@@ -250,6 +241,20 @@ def _queue_retry(rt: Runtime, job: Job, outcome: Outcome, now: float) -> dict[st
         "deadline": int(job.deadline),
     }
     return {"code": 202, "retry": retry}
+
+
+def _log_expired(job: Job, attempts: int, reason: str | None = None) -> None:
+    """A push past its deadline: never dropped silently."""
+    audit.count("PushExpired")
+    audit.push_logged(
+        "push expired",
+        logging.WARNING,
+        request_id=job.request_id,
+        call_id=job.request.call_id,
+        app_id=job.app.app_id,
+        attempts=attempts,
+        reason=reason,
+    )
 
 
 def _forget_device(rt: Runtime, job: Job) -> None:
@@ -302,13 +307,6 @@ def redeliver(rt: Runtime, message: RetryMessage) -> None:
     request = PushRequest.model_validate(message.request)
     job = Job(app, request, message.deadline, message.account, message.attempt)
     if time.time() >= job.deadline:
-        audit.count("PushExpired")
-        audit.push_logged(
-            "push expired",
-            logging.WARNING,
-            request_id=job.request_id,
-            call_id=request.call_id,
-            attempts=job.attempt - 1,
-        )
+        _log_expired(job, job.attempt - 1)
         return
     settle(rt, [job], deliver([job]))
