@@ -193,3 +193,23 @@ def test_return_async_false_answers_202_and_pushes_from_the_queue(
         assert status == 400
     time.sleep(0.2)
     assert len(apns.received) == 1
+
+
+def test_goaway_during_a_concurrent_fan_out_loses_nothing(retrying: Client, apns: FakeApns) -> None:
+    account = "/v2/tokens/fan@example.com"
+    tokens = [f"{n + 1:064x}" for n in range(30)]
+    for n, token in enumerate(tokens):
+        device = {"app-id": SYLK, "platform": "ios", "token": token, "device-id": f"d{n}"}
+        assert call(retrying, "POST", account, device)[0] == 200
+    apns.goaway_every(10)
+    try:
+        push = {"event": "incoming_session", "call-id": "fan-1", "from": "a@x", "to": "b@x"}
+        status, answer = call(retrying, "POST", f"{account}/push", {**push, "media-type": "audio"})
+        assert status == 200
+        assert {r["code"] for r in answer["data"]} <= {200, 202}
+        wait_until(lambda: len(apns.received) >= 30)
+        time.sleep(0.3)
+    finally:
+        apns.goaway_every(None)
+    assert sorted(r.token for r in apns.received) == sorted(tokens)
+    assert len({r.connection_id for r in apns.received}) > 1  # the GOAWAYs really happened
