@@ -127,13 +127,18 @@ def api_event(path: str, body: str) -> dict[str, Any]:
     }
 
 
-def cpu_ms(fn: Callable[[], None], count: int) -> float:
-    for _ in range(30):
-        fn()
-    started = time.process_time()
+def cpu_ms(calls: dict[str, Callable[[], None]], count: int) -> dict[str, float]:
+    """Median CPU of each call in ms, the calls interleaved so drift hits them alike."""
+    for fn in calls.values():
+        for _ in range(30):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(count):
-        fn()
-    return (time.process_time() - started) / count * 1000
+        for name, fn in calls.items():
+            started = time.process_time()
+            fn()
+            samples[name].append(time.process_time() - started)
+    return {name: statistics.median(values) * 1000 for name, values in samples.items()}
 
 
 def warm_push(creds: TestCredentials, apns_url: str, count: int) -> dict[str, float]:
@@ -162,10 +167,12 @@ def warm_push(creds: TestCredentials, apns_url: str, count: int) -> dict[str, fl
     def bare() -> None:
         assert bare_client.post(url, content=payload, headers=headers).status_code == 200
 
-    rounds = [(cpu_ms(ours, count), cpu_ms(bare, count)) for _ in range(5)]
-    ours_ms = statistics.median(r[0] for r in rounds)
-    bare_ms = statistics.median(r[1] for r in rounds)
-    return {"ours_ms": ours_ms, "bare_ms": bare_ms, "ratio": ours_ms / bare_ms}
+    result = cpu_ms({"ours": ours, "bare": bare}, count)
+    return {
+        "ours_ms": result["ours"],
+        "bare_ms": result["bare"],
+        "ratio": result["ours"] / result["bare"],
+    }
 
 
 def fan_out(client: Client, sizes: tuple[int, ...]) -> dict[int, float]:
@@ -225,7 +232,7 @@ def write_config(base: Path, creds: TestCredentials, apns_url: str, fcm: FakeFcm
 
 
 def main() -> None:
-    count = int(os.environ.get("BENCH_COUNT", "300"))
+    count = int(os.environ.get("BENCH_COUNT", "1000"))
     rtt = float(os.environ.get("BENCH_RTT", "0.02"))
     sizes = (1, 10, 50)
     with tempfile.TemporaryDirectory() as tmp:
@@ -234,7 +241,7 @@ def main() -> None:
         with FakeFcm(creds) as fcm:
             with apns_process(creds, 0.0, 0) as url:
                 config_dir = write_config(base, creds, url, fcm)
-                runtime.reset(settings_for(config_dir))
+                runtime.reset(settings_for(config_dir, CONFIG_CHECK_INTERVAL="2"))
                 push = warm_push(creds, url, count)
             with apns_process(creds, rtt, max(sizes)) as url:
                 config_dir = write_config(base, creds, url, fcm)

@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from . import apps, audit
@@ -50,7 +51,7 @@ class Job:
         """As in the original's logs: `<event>-<app-id or account>-<call-id>`."""
         return f"{self.request.event}-{self.account or self.app.app_id}-{self.request.call_id}"
 
-    @property
+    @cached_property
     def apns_id(self) -> str | None:
         """Stable across retries, so a retried push is recognisable as the same one."""
         if self.app.platform != "apple":
