@@ -171,3 +171,17 @@ def test_fan_out_to_50_devices_overlaps_on_one_connection(client: Client, apns: 
     assert elapsed < 2.5, elapsed
     assert len({r.connection_id for r in apns.received}) == 1
     assert apns.max_concurrent_streams_seen > 10
+
+
+def test_fan_out_on_a_fresh_token_auth_connection_respects_the_stream_limit(
+    client: Client, apns: FakeApns
+) -> None:
+    """APNs allows one stream on a token connection until a token is accepted, then many."""
+    apns.disconnect_all()
+    for n in range(20):
+        add(client, f"dev-{n}", token=apple_token(n + 100), app_id=LINPHONE)
+    status, answer = call(client, "POST", f"/v2/tokens/{ACCOUNT}/push", PUSH)
+    assert status == 200
+    assert [r["code"] for r in answer["data"]] == [200] * 20
+    assert len(apns.received) == 20
+    assert all(r.auth == "token" for r in apns.received)
