@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib import audit
 from chalicelib.apps import app_type
 from chalicelib.models import PushRequest, normalize_platform
 from tests.conftest import LINPHONE, SYLK, call
@@ -217,3 +218,23 @@ def test_burst_of_100_pushes_uses_one_connection(
     assert fcm.connections <= 2  # pushes, and the OAuth token endpoint on the same fake
     assert len({r.connection_id for r in fcm.received}) == 1
     assert fcm.token_requests <= 1
+
+
+def test_logs_mask_tokens_and_never_show_credentials(
+    client: Client, apns: FakeApns, fcm: FakeFcm, caplog: pytest.LogCaptureFixture
+) -> None:
+    call(client, "POST", "/push", body(LINPHONE, "ios", None))  # token auth: a JWT is sent
+    call(client, "POST", "/push", body(SYLK, "fcm", "message"))  # an OAuth token is sent
+    formatter = audit.logger.registered_formatter
+    lines = [json.loads(formatter.format(record)) for record in caplog.records]
+    out = "\n".join(json.dumps(line) for line in lines)
+    pushes = [line for line in lines if line["message"] == "push delivered"]
+    assert [p["call_id"] for p in pushes] == ["call-1@example.com"] * 2
+    assert {p["platform"] for p in pushes} == {"apple", "firebase"}
+    assert all(p["request_id"].endswith("-call-1@example.com") for p in pushes)
+    assert all(p["token"].startswith("...") for p in pushes)
+    assert VOIP_TOKEN not in out and FCM_TOKEN not in out
+    jwt_sent = apns.received[0].headers["authorization"].split()[1]
+    oauth_sent = fcm.received[0].headers["authorization"].split()[1]
+    assert jwt_sent not in out and oauth_sent not in out
+    assert "PRIVATE KEY" not in out
