@@ -17,7 +17,7 @@ from app import app
 from chalicelib import runtime
 from tests.conftest import LINPHONE, SYLK, call, settings_for
 from tests.servers.credentials import TestCredentials
-from tests.servers.fake_apns import FakeApns, GoAway, Hang, Reply
+from tests.servers.fake_apns import Drop, FakeApns, GoAway, Hang, Reply, Reset
 from tests.servers.fake_fcm import FakeFcm
 from tests.servers.fake_fcm import Reply as FcmReply
 from tests.test_push_v1 import FCM_TOKEN, VOIP_TOKEN, body
@@ -213,3 +213,23 @@ def test_goaway_during_a_concurrent_fan_out_loses_nothing(retrying: Client, apns
         apns.goaway_every(None)
     assert sorted(r.token for r in apns.received) == sorted(tokens)
     assert len({r.connection_id for r in apns.received}) > 1  # the GOAWAYs really happened
+
+
+def test_a_reset_stream_is_retried_at_once(retrying: Client, apns: FakeApns) -> None:
+    apns.script(VOIP_TOKEN, Reset())
+    status, _ = call(retrying, "POST", "/push", body(SYLK, "ios", "incoming_session"))
+    assert status == 200
+    assert [a.outcome for a in apns.attempts] == ["reset", "reply"]
+    assert len(apns.received) == 1
+
+
+def test_reset_then_dropped_connection_goes_to_the_queue_and_arrives_once(
+    retrying: Client, apns: FakeApns
+) -> None:
+    apns.script(VOIP_TOKEN, Reset(), Drop())
+    status, answer = call(retrying, "POST", "/push", body(SYLK, "ios", "incoming_session"))
+    assert status == 202, answer
+    apns.wait_for_received(1)
+    time.sleep(0.3)
+    assert len(apns.received) == 1
+    assert [a.outcome for a in apns.attempts] == ["reset", "drop", "reply"]
