@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+import httpcore
 
 from .. import credentials
 from ..apps.base import Notification, encode
@@ -13,6 +13,7 @@ from .base import (
     Outcome,
     Prepared,
     PushService,
+    Reply,
     Verdict,
     json_body,
     retry_after,
@@ -103,20 +104,20 @@ class ApnsService(PushService):
             if self._jwt is not None:
                 headers["authorization"] = f"bearer {self._jwt.get()}"
             result = yield Prepared(url, headers, body)
-            if isinstance(result, httpx.TransportError):
+            if not isinstance(result, Reply):
                 # GOAWAY, reset or a connection Lambda froze: once more on a fresh connection
-                if attempt == 1 and not isinstance(result, httpx.TimeoutException):
+                if attempt == 1 and not isinstance(result, httpcore.TimeoutException):
                     continue
                 return transport_outcome(self.name, url, result)
             answer = json_body(result)
-            reason = str(answer.get("reason", "")) if result.status_code != 200 else ""
+            reason = str(answer.get("reason", "")) if result.status != 200 else ""
             if attempt == 1 and reason in RETRY_NOW_REASONS:
                 if reason == "ExpiredProviderToken" and self._jwt is not None:
                     self._jwt.renew()
                 continue
             return Outcome(
-                classify(result.status_code, reason),
-                result.status_code,
+                classify(result.status, reason),
+                result.status,
                 describe(reason),
                 url,
                 answer,

@@ -6,6 +6,7 @@ import datetime
 import threading
 from typing import Any
 
+import httpcore
 import httpx
 
 from .. import credentials
@@ -17,6 +18,7 @@ from .base import (
     Outcome,
     Prepared,
     PushService,
+    Reply,
     Verdict,
     json_body,
     retry_after,
@@ -153,23 +155,19 @@ class FcmService(PushService):
                 "content-type": "application/json; UTF-8",
             }
             result = yield Prepared(url, headers, body)
-            if isinstance(result, httpx.TransportError):
-                if attempt == 1 and not isinstance(result, httpx.TimeoutException):
+            if not isinstance(result, Reply):
+                if attempt == 1 and not isinstance(result, httpcore.TimeoutException):
                     continue
                 return transport_outcome(self.name, url, result)
             answer = json_body(result)
             code, message = error_code(answer)
-            if result.status_code == 401 and code != "THIRD_PARTY_AUTH_ERROR" and attempt == 1:
+            if result.status == 401 and code != "THIRD_PARTY_AUTH_ERROR" and attempt == 1:
                 self._token.invalidate()
                 continue
-            reason = (
-                ""
-                if result.status_code == 200
-                else f"{code or result.status_code} {message}".strip()
-            )
+            reason = "" if result.status == 200 else f"{code or result.status} {message}".strip()
             return Outcome(
-                classify(result.status_code, code, message),
-                result.status_code,
+                classify(result.status, code, message),
+                result.status,
                 reason,
                 url,
                 answer,
