@@ -32,12 +32,14 @@ class Settings:
     def keyspaces_options(self) -> dict[str, Any]:
         region = self.cql.get("CQL_SIGV4_REGION")
         return {
-            "port": int(self.cql.get("CQL_PORT") or (9142 if region else 9042)),
+            # unset: the store picks 9142 with TLS (always for Keyspaces), else 9042
+            "port": int(self.cql["CQL_PORT"]) if self.cql.get("CQL_PORT") else None,
             "region": region,
             "sigv4": bool(region),
             "username": self.cql.get("CQL_USERNAME"),
             "password": self.cql.get("CQL_PASSWORD"),
             "ca_file": self.cql.get("CQL_CA_FILE"),
+            "tls": self.cql.get("CQL_TLS", "").lower() in ("1", "true", "yes"),
         }
 
     @classmethod
