@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from . import apps, audit
+from . import apps, audit, remote_log
 from .apps import select_token
 from .apps.base import Notification, PayloadTooLargeError
 from .config import AppConfig, Config
@@ -166,6 +166,11 @@ def deliver(jobs: list[Job]) -> list[Outcome]:
     final = [o for o in outcomes if o is not None]
     for job, outcome in zip(jobs, final, strict=True):
         log_outcome(job, outcome, latency_ms)
+    for index, _, notification, apns_id in pending:
+        job = jobs[index]
+        if job.app.log_remote_urls:
+            entry = remote_log.record(job.app, job.request, notification, final[index], apns_id)
+            remote_log.remote_log.submit(job.app, entry)
     return final
 
 
