@@ -11,6 +11,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .. import credentials
+from ..apps.plugins import load_plugin
+from ..apps.registry import APP_TYPES
 from ..errors import ConfigError
 from ..models import normalize_platform
 from .model import CALL_DEADLINE, MESSAGE_DEADLINE, AppConfig, Config, Network, ServerConfig
@@ -43,7 +45,6 @@ APP_OPTIONS = frozenset(
         "message_deadline",
     }
 )
-KNOWN_APP_TYPES = frozenset({"sylk", "linphone"})
 
 
 def _parser() -> configparser.RawConfigParser:
@@ -84,11 +85,13 @@ def load_server(config_dir: Path, warnings: list[str]) -> ServerConfig:
     apps_file = Path(get("applications", "config_file", "applications.ini"))
     apps_file = apps_file if apps_file.is_absolute() else config_dir / apps_file
     creds = Path(get("applications", "credentials_folder", "credentials"))
+    extra = Path(get("applications", "extra_applications_dir", "applications"))
     spool = get("server", "spool_dir")
     return ServerConfig(
         config_dir=config_dir,
         credentials_dir=creds if creds.is_absolute() else config_dir / creds,
         applications_file=apps_file,
+        extra_applications_dir=extra if extra.is_absolute() else config_dir / extra,
         return_async=_flag(get("server", "return_async"), True),
         allowed_hosts=_networks(get("server", "allowed_hosts")),
         api_key=get("server", "api_key") or None,
@@ -134,6 +137,15 @@ def _credential(section: configparser.SectionProxy, option: str, base: Path) -> 
     return ref
 
 
+def _plugin(name: str, server: ServerConfig) -> bool:
+    if server.extra_applications_dir is None:
+        return False
+    try:
+        return load_plugin(name, server.extra_applications_dir)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def load_app(name: str, section: configparser.SectionProxy, server: ServerConfig) -> AppConfig:
     """One applications.ini section; ConfigError says why it cannot be used."""
     missing = [k for k in ("app_id", "app_type", "app_platform") if not section.get(k, "").strip()]
@@ -143,9 +155,11 @@ def load_app(name: str, section: configparser.SectionProxy, server: ServerConfig
     if platform is None:
         raise ConfigError(f"app_platform {section['app_platform']!r} is not apple or firebase")
     app_type = section["app_type"].strip().lower()
-    if app_type not in KNOWN_APP_TYPES:
+    if app_type not in APP_TYPES and not _plugin(app_type, server):
+        known = ", ".join(sorted(APP_TYPES))
         raise ConfigError(
-            f"app_type {app_type!r} is not one of {', '.join(sorted(KNOWN_APP_TYPES))}"
+            f"app_type {app_type!r} is not one of {known}, nor a file "
+            f"{app_type}.py in {server.extra_applications_dir}"
         )
     base = server.credentials_dir
     ca = _credential(section, "tls_ca_file", base)

@@ -23,6 +23,7 @@ class ServerConfig:
     config_dir: Path
     credentials_dir: Path
     applications_file: Path
+    extra_applications_dir: Path | None = None  # custom app types (apps/plugins.py)
     return_async: bool = True
     allowed_hosts: tuple[Network, ...] = ()
     api_key: str | None = None
