@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -38,12 +39,36 @@ def push_logged(message: str, level: int = logging.INFO, **fields: Any) -> None:
         logger.info(message, extra=extra)
 
 
-def count(name: str, value: int = 1) -> None:
-    """Add to a counter (PushDelivered, PushRetryQueued, PushExpired, ...)."""
-    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+_pending: dict[tuple[str | None, str | None], list[tuple[str, MetricUnit, float]]] = {}
+_metrics_lock = threading.Lock()
+
+
+def count(
+    name: str, value: float = 1, *, app_id: str | None = None, platform: str | None = None
+) -> None:
+    """Add to a counter (PushDelivered, PushRetryQueued, PushExpired, ...) of an app."""
+    with _metrics_lock:
+        _pending.setdefault((app_id, platform), []).append((name, MetricUnit.Count, value))
+
+
+def latency(milliseconds: float, *, app_id: str, platform: str) -> None:
+    """How long the PNS took to answer."""
+    with _metrics_lock:
+        _pending.setdefault((app_id, platform), []).append(
+            ("PnsLatency", MetricUnit.Milliseconds, milliseconds)
+        )
 
 
 def flush() -> None:
-    """Write the invocation's counters as one EMF line (nothing when there are none)."""
-    if metrics.metric_set:
-        metrics.flush_metrics()
+    """Write the invocation's metrics: one EMF line per (app, platform), none when idle."""
+    with _metrics_lock:
+        groups = list(_pending.items())
+        _pending.clear()
+        for (app_id, platform), values in groups:
+            if app_id:
+                metrics.add_dimension(name="app_id", value=app_id)
+            if platform:
+                metrics.add_dimension(name="platform", value=platform)
+            for name, unit, value in values:
+                metrics.add_metric(name=name, unit=unit, value=value)
+            metrics.flush_metrics()

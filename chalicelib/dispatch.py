@@ -181,7 +181,9 @@ def log_outcome(job: Job, outcome: Outcome, latency_ms: float | None = None) -> 
         if outcome.verdict in (Verdict.DELIVERED, Verdict.DEAD_TOKEN)
         else logging.WARNING
     )
-    audit.count(VERDICT_METRICS[outcome.verdict])
+    audit.count(VERDICT_METRICS[outcome.verdict], app_id=job.app.app_id, platform=job.app.platform)
+    if latency_ms is not None and outcome.status:
+        audit.latency(latency_ms, app_id=job.app.app_id, platform=job.app.platform)
     audit.push_logged(
         f"push {outcome.verdict}",
         level,
@@ -240,7 +242,7 @@ def _queue_retry(rt: Runtime, job: Job, outcome: Outcome, now: float) -> dict[st
             "retry not queued", logging.ERROR, call_id=job.request.call_id, reason=str(exc)
         )
         return {}
-    audit.count("PushRetryQueued")
+    audit.count("PushRetryQueued", app_id=job.app.app_id, platform=job.app.platform)
     retry = {
         "attempt": job.attempt + 1,
         "next_attempt_in": round(delay, 3),
@@ -251,7 +253,7 @@ def _queue_retry(rt: Runtime, job: Job, outcome: Outcome, now: float) -> dict[st
 
 def _log_expired(job: Job, attempts: int, reason: str | None = None) -> None:
     """A push past its deadline: never dropped silently."""
-    audit.count("PushExpired")
+    audit.count("PushExpired", app_id=job.app.app_id, platform=job.app.platform)
     audit.push_logged(
         "push expired",
         logging.WARNING,
@@ -275,7 +277,7 @@ def _forget_device(rt: Runtime, job: Job) -> None:
         )
         return
     if removed:
-        audit.count("DeviceRemoved")
+        audit.count("DeviceRemoved", app_id=job.app.app_id, platform=job.app.platform)
         audit.push_logged(
             "device removed: token is dead",
             account=job.account,

@@ -255,7 +255,11 @@ def test_each_push_is_counted_in_an_emf_line(
     blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     counted = [name for blob in blobs for name in blob if name.startswith("Push")]
     assert counted == ["PushDelivered", "PushDeadToken"]
-    assert blobs[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "RtcPushserver"
+    directive = blobs[0]["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "RtcPushserver"
+    assert set(directive["Dimensions"][0]) == {"service", "app_id", "platform"}
+    assert (blobs[0]["app_id"], blobs[0]["platform"]) == (SYLK, "apple")
+    assert all(min(blob["PnsLatency"]) > 0 for blob in blobs)
 
 
 def test_openapi_document_describes_every_route(client: Client) -> None:
