@@ -20,7 +20,9 @@ class Runtime:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.config = ConfigSource(settings.config_dir, settings.config_check_interval)
+        self.config = ConfigSource(
+            settings.config_dir, settings.config_check_interval, settings.config_ssm_path
+        )
         self._lock = threading.Lock()
 
     @cached_property

@@ -17,6 +17,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 @dataclass(frozen=True)
 class Settings:
     config_dir: Path
+    config_ssm_path: str | None  # SSM parameter path holding general.ini / applications.ini
     data_dir: Path
     # "sqlite" | "dynamodb" | "keyspaces" | "auto" (keyspaces when general.ini names hosts)
     token_store: str
@@ -47,6 +48,7 @@ class Settings:
         env = dict(os.environ if env is None else env)
         return cls(
             config_dir=Path(env.get("CONFIG_DIR") or PROJECT_DIR / "config").resolve(),
+            config_ssm_path=env.get("CONFIG_SSM_PATH") or None,
             data_dir=Path(env.get("DATA_DIR") or PROJECT_DIR / "var").resolve(),
             token_store=env.get("TOKEN_STORE", "auto").lower(),
             tokens_table=env.get("TOKENS_TABLE", "rtc-push-tokens"),

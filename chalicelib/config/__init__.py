@@ -20,11 +20,19 @@ __all__ = ["AppConfig", "Config", "ConfigSource", "ServerConfig"]
 
 
 class ConfigSource:
-    """A config directory, loaded on first use and reloaded when it changes."""
+    """A config directory, loaded on first use and reloaded when it changes.
 
-    def __init__(self, config_dir: Path, check_interval: float = 2.0) -> None:
+    With `ssm_path`, the files are SSM parameters under that path (`<path>/general.ini`,
+    `<path>/applications.ini`), copied into `config_dir` when they change: an operator edits
+    a parameter and every container picks it up within `check_interval`, no redeploy.
+    """
+
+    def __init__(
+        self, config_dir: Path, check_interval: float = 2.0, ssm_path: str | None = None
+    ) -> None:
         self.config_dir = config_dir
         self.check_interval = check_interval
+        self.ssm_path = ssm_path
         self._config: Config | None = None
         self._stamp: tuple[float, ...] = ()
         self._checked = 0.0
@@ -37,6 +45,8 @@ class ConfigSource:
             return self._config
         with self._lock:
             self._checked = now
+            if self.ssm_path:
+                self._pull_ssm(self.ssm_path)
             stamp = self._files_stamp()
             if self._config is None or stamp != self._stamp:
                 self._reload(stamp)
@@ -57,6 +67,25 @@ class ConfigSource:
             log.warning("app not available", extra={"section": name, "reason": reason})
         for warning in config.warnings:
             log.warning("configuration warning", extra={"reason": warning})
+
+    def _pull_ssm(self, path: str) -> None:
+        """Copy the parameters that changed; on failure keep what is there."""
+        from aws_lambda_powertools.utilities import parameters
+
+        try:
+            values = parameters.get_parameters(path, decrypt=True, force_fetch=True)
+        except Exception as exc:  # SSM unreachable or denied: the last good copy stays
+            self.error = f"SSM parameters under {path} not read: {exc}"
+            log.error("configuration not refreshed", extra={"reason": self.error})
+            if self._config is None:
+                raise ConfigError(self.error) from None
+            return
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        for name, value in values.items():
+            target = self.config_dir / Path(name).name
+            text = str(value)
+            if not target.exists() or target.read_text() != text:
+                target.write_text(text)
 
     def _files_stamp(self) -> tuple[float, ...]:
         """mtimes of general.ini, the applications file and the credentials directory."""
