@@ -166,6 +166,10 @@ class PushService:
         """Refresh credentials before a fan-out, so no coroutine blocks the loop on it."""
 
     # --- transport ---------------------------------------------------------------------------
+    def _options(self, prepared: Prepared) -> dict[str, Any]:
+        headers = list(prepared.headers.items())
+        return {"headers": headers, "content": prepared.body, "extensions": self._extensions}
+
     def send(self, notification: Notification, apns_id: str | None = None) -> Outcome:
         """One push over the sync pool: the cheapest path for a single push."""
         exchange = self.exchange(notification, apns_id)
@@ -176,13 +180,7 @@ class PushService:
                 if self._pool is None:
                     self._pool = httpcore.ConnectionPool(ssl_context=self._context, http2=True)
                 try:
-                    response = self._pool.request(
-                        "POST",
-                        prepared.url,
-                        headers=list(prepared.headers.items()),
-                        content=prepared.body,
-                        extensions=self._extensions,
-                    )
+                    response = self._pool.request("POST", prepared.url, **self._options(prepared))
                     result = Reply.of(response)
                 except TRANSPORT_ERRORS as exc:
                     result = exc
@@ -204,13 +202,7 @@ class PushService:
         while True:
             result: Reply | TransportError
             try:
-                response = await pool.request(
-                    "POST",
-                    prepared.url,
-                    headers=list(prepared.headers.items()),
-                    content=prepared.body,
-                    extensions=self._extensions,
-                )
+                response = await pool.request("POST", prepared.url, **self._options(prepared))
                 result = Reply.of(response)
             except TRANSPORT_ERRORS as exc:
                 result = exc

@@ -140,42 +140,14 @@ class FakeFcm(FakeServer[FcmReceived, FcmAttempt, Outcome]):
 
     def reset(self) -> None:
         """Forget records, scripts, failure modes and counters (tokens stay valid)."""
-        self._received.clear()
-        self._attempts.clear()
-        self._scripts.clear()
-        self._random.clear()
-        self.goaway_every(None)
+        super().reset()
         self._issuer.reset_count()
-        self._server.stats.reset()
 
     # -- observations ---------------------------------------------------------------
 
     @property
-    def received(self) -> list[FcmReceived]:
-        return self._received.snapshot()
-
-    @property
-    def attempts(self) -> list[FcmAttempt]:
-        return self._attempts.snapshot()
-
-    def wait_for_received(self, count: int, timeout: float = 5.0) -> list[FcmReceived]:
-        return self._received.wait_for(count, timeout)
-
-    @property
     def token_requests(self) -> int:
         return self._issuer.requests
-
-    @property
-    def connections(self) -> int:
-        return self._server.stats.connections
-
-    @property
-    def tls_failures(self) -> int:
-        return self._server.stats.tls_failures
-
-    @property
-    def max_concurrent_streams_seen(self) -> int:
-        return self._server.stats.max_concurrent_streams_seen
 
     # -- server side (event loop thread) ----------------------------------------------
 
