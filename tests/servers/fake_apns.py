@@ -29,7 +29,7 @@ from .apns_validation import (
 )
 from .connection import ServerConnection
 from .credentials import TestCredentials
-from .fake_base import FakeServer
+from .fake_base import FakeServer, action_kind
 from .h2server import H2Server, PeerCert
 from .tls import ClientAuth, server_context
 
@@ -265,16 +265,7 @@ class FakeApns(FakeServer[Received, Attempt, Outcome]):
             if then is not None and not isinstance(then, _OUTCOME_TYPES):
                 raise TypeError(f"Delay.then is not an APNs outcome: {then!r}")
             return await self._apply(call, then)
-        kind: Literal["hang", "reset", "goaway", "drop"]
-        if isinstance(outcome, Hang):
-            kind = "hang"
-        elif isinstance(outcome, Reset):
-            kind = "reset"
-        elif isinstance(outcome, GoAway):
-            kind = "goaway"
-        else:
-            kind = "drop"
-        self._record(call, kind, None, None)
+        self._record(call, action_kind(outcome), None, None)
         return outcome
 
     def _reply(self, call: _Call, reply: Reply) -> Response:

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import threading
 from types import TracebackType
-from typing import Generic, Self, TypeVar
+from typing import Generic, Literal, Self, TypeVar
 
-from .actions import GoAway
+from .actions import GoAway, Hang, Reset
 from .h2server import H2Server
 from .scripting import RandomFailures, Recorder, ScriptBook
 
 ReceivedT = TypeVar("ReceivedT")
 AttemptT = TypeVar("AttemptT")
 OutcomeT = TypeVar("OutcomeT")
+
+
+def action_kind(action: object) -> Literal["hang", "reset", "goaway", "drop"]:
+    """How an attempt answered with no reply is recorded."""
+    if isinstance(action, Hang):
+        return "hang"
+    if isinstance(action, Reset):
+        return "reset"
+    return "goaway" if isinstance(action, GoAway) else "drop"
 
 
 class FakeServer(Generic[ReceivedT, AttemptT, OutcomeT]):

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from .actions import Action, Delay, Drop, GoAway, Hang, Request, Reset, Response
 from .connection import ServerConnection
 from .credentials import GOOGLE_TOKEN_AUDIENCE, TestCredentials, service_account_key_id
-from .fake_base import FakeServer
+from .fake_base import FakeServer, action_kind
 from .fcm_errors import JSON_TYPE, Reply, error_body
 from .fcm_oauth import AccessTokenIssuer
 from .fcm_validation import ParsedSend, parse_send
@@ -205,16 +205,7 @@ class FakeFcm(FakeServer[FcmReceived, FcmAttempt, Outcome]):
             if then is not None and not isinstance(then, _OUTCOME_TYPES):
                 raise TypeError(f"Delay.then is not an FCM outcome: {then!r}")
             return await self._apply(call, then)
-        kind: OutcomeKind
-        if isinstance(outcome, Hang):
-            kind = "hang"
-        elif isinstance(outcome, Reset):
-            kind = "reset"
-        elif isinstance(outcome, GoAway):
-            kind = "goaway"
-        else:
-            kind = "drop"
-        self._record(call, kind, None, None)
+        self._record(call, action_kind(outcome), None, None)
         return outcome
 
     def _reply(self, call: _Call, reply: Reply) -> Response:
