@@ -9,7 +9,7 @@ SIM_DIR ?= .run/simulator
 APNS_PORT ?= 8401
 FCM_PORT ?= 8402
 
-.PHONY: install run serve simulator test lint infra-check bench soak clean
+.PHONY: install run serve simulator test lint package infra-check bench soak clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,10 +38,16 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# The CloudFormation that `chalice package` makes with infra/, checked by cfn-lint.
-infra-check: install
+STAGE ?= prod
+
+# The Lambda zip + CloudFormation in .run/package, bytecode added (see tools/compile_package.py).
+package: install
 	rm -rf .run/package
-	AWS_DEFAULT_REGION=eu-west-1 $(BIN)/chalice package --stage prod --merge-template infra/resources.json .run/package >/dev/null
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1} $(BIN)/chalice package --stage $(STAGE) --merge-template infra/resources.json .run/package >/dev/null
+	$(BIN)/python -m tools.compile_package .run/package/deployment.zip
+
+# The packaged template, checked by cfn-lint.
+infra-check: package
 	$(BIN)/cfn-lint .run/package/sam.json
 
 test: lint infra-check
