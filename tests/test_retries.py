@@ -233,3 +233,18 @@ def test_reset_then_dropped_connection_goes_to_the_queue_and_arrives_once(
     time.sleep(0.3)
     assert len(apns.received) == 1
     assert [a.outcome for a in apns.attempts] == ["reset", "drop", "reply"]
+
+
+def test_an_idle_connection_is_replaced_before_use(
+    retrying: Client, apns: FakeApns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.pns import base, close_all
+
+    monkeypatch.setattr(base, "IDLE_RECONNECT", 0.3)
+    close_all()  # pools take the setting when they are made
+    call(retrying, "POST", "/push", body(SYLK, "ios", "incoming_session"))
+    call(retrying, "POST", "/push", body(SYLK, "ios", "incoming_session"))
+    time.sleep(0.5)
+    call(retrying, "POST", "/push", body(SYLK, "ios", "incoming_session"))
+    first, second, third = (r.connection_id for r in apns.received)
+    assert first == second != third

@@ -8,7 +8,7 @@ from ..config import AppConfig
 from ..errors import ConfigError
 from .base import Outcome, PushService, Verdict, send_many
 
-__all__ = ["Outcome", "PushService", "Verdict", "send_many", "service_for"]
+__all__ = ["Outcome", "PushService", "Verdict", "close_all", "send_many", "service_for"]
 
 _services: dict[tuple[str, str], PushService] = {}
 _lock = threading.Lock()
@@ -43,3 +43,11 @@ def service_for(app: AppConfig) -> PushService:
             service.close()
         _services[key] = fresh
         return fresh
+
+
+def close_all() -> None:
+    """Close every warm service (their next use reconnects)."""
+    with _lock:
+        for service in _services.values():
+            service.close()
+        _services.clear()

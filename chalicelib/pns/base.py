@@ -33,6 +33,9 @@ from ..config import AppConfig
 
 CONNECT_TIMEOUT = float(os.environ.get("PNS_CONNECT_TIMEOUT", "3"))
 READ_TIMEOUT = float(os.environ.get("PNS_READ_TIMEOUT", "5"))
+# A connection idle this long is replaced before use: across a Lambda freeze a silently
+# dropped connection would otherwise cost the next push a full read timeout.
+IDLE_RECONNECT = float(os.environ.get("PNS_IDLE_RECONNECT", "600"))
 MAX_CONCURRENT_SENDS = 100
 
 
@@ -178,7 +181,9 @@ class PushService:
             result: Reply | TransportError
             with self._pool_lock:
                 if self._pool is None:
-                    self._pool = httpcore.ConnectionPool(ssl_context=self._context, http2=True)
+                    self._pool = httpcore.ConnectionPool(
+                        ssl_context=self._context, http2=True, keepalive_expiry=IDLE_RECONNECT
+                    )
                 try:
                     response = self._pool.request("POST", prepared.url, **self._options(prepared))
                     result = Reply.of(response)
@@ -197,7 +202,9 @@ class PushService:
         exchange = self.exchange(notification, apns_id)
         prepared = next(exchange)
         if self._apool is None:
-            self._apool = httpcore.AsyncConnectionPool(ssl_context=self._context, http2=True)
+            self._apool = httpcore.AsyncConnectionPool(
+                ssl_context=self._context, http2=True, keepalive_expiry=IDLE_RECONNECT
+            )
         pool = self._apool
         while True:
             result: Reply | TransportError
