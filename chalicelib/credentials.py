@@ -19,6 +19,7 @@ SECRET_PREFIX = "secretsmanager:"
 SECRET_MAX_AGE = 300.0
 
 _cache: dict[str, tuple[float, bytes]] = {}
+_files: dict[str, tuple[bytes, str]] = {}
 
 
 def resolve(reference: str, base: Path) -> str:
@@ -47,13 +48,20 @@ def read(reference: str) -> bytes:
 
 
 def as_file(reference: str) -> str:
-    """A file path holding the credential (ssl wants files): secrets go to a private temp file."""
+    """A file path holding the credential (ssl wants files): secrets go to a private temp
+    file, written again only when the secret changed."""
     if not is_secret(reference):
         return reference
     data = read(reference)
-    fd, path = tempfile.mkstemp(prefix="cred-", suffix=".pem")
+    written = _files.get(reference)
+    if written and written[0] == data and Path(written[1]).exists():
+        return written[1]
+    fd, path = tempfile.mkstemp(prefix="cred-", suffix=".pem")  # mode 0600
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
+    if written:
+        Path(written[1]).unlink(missing_ok=True)
+    _files[reference] = (data, path)
     return path
 
 
