@@ -20,6 +20,7 @@ SECRET_MAX_AGE = 300.0
 
 _cache: dict[str, tuple[float, bytes]] = {}
 _files: dict[str, tuple[bytes, str]] = {}
+_stale: set[str] = set()  # secrets to fetch past Powertools' own cache
 
 
 def resolve(reference: str, base: Path) -> str:
@@ -41,6 +42,7 @@ def read(reference: str) -> bytes:
         return cached[1]
     try:
         data = _read_secret(reference) if is_secret(reference) else Path(reference).read_bytes()
+        _stale.discard(reference)
     except OSError as exc:
         raise ConfigError(f"cannot read {reference}: {exc.strerror or exc}") from None
     _cache[reference] = (time.monotonic(), data)
@@ -63,6 +65,12 @@ def as_file(reference: str) -> str:
         Path(written[1]).unlink(missing_ok=True)
     _files[reference] = (data, path)
     return path
+
+
+def forget(reference: str) -> None:
+    """Read it afresh next time (after the PNS refused it: it may have been rotated)."""
+    _cache.pop(reference, None)
+    _stale.add(reference)
 
 
 def read_json(reference: str) -> dict[str, Any]:
@@ -90,7 +98,8 @@ def _read_secret(reference: str) -> bytes:
 
     name = reference.removeprefix(SECRET_PREFIX)
     try:
-        value = parameters.get_secret(name, max_age=int(SECRET_MAX_AGE))
+        force = reference in _stale
+        value = parameters.get_secret(name, max_age=int(SECRET_MAX_AGE), force_fetch=force)
     except Exception as exc:
         raise ConfigError(f"cannot read secret {name}: {exc}") from None
     return value.encode() if isinstance(value, str) else bytes(value)

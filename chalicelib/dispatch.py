@@ -15,7 +15,7 @@ from .apps.base import Notification, PayloadTooLargeError
 from .config import AppConfig, Config
 from .errors import ConfigError, NotFound, StorageUnavailable
 from .models import PushRequest, invalid, normalize_platform, parse
-from .pns import Outcome, Verdict, send_many, service_for
+from .pns import Outcome, Verdict, credentials_refused, send_many, service_for
 from .retry import policy
 from .retry.base import RetryMessage
 from .runtime import Runtime
@@ -166,6 +166,10 @@ def deliver(jobs: list[Job]) -> list[Outcome]:
     final = [o for o in outcomes if o is not None]
     for job, outcome in zip(jobs, final, strict=True):
         log_outcome(job, outcome, latency_ms)
+        if credentials_refused(job.app, outcome):
+            audit.push_logged(
+                "credentials refused: read again", logging.WARNING, app_id=job.app.app_id
+            )
     for index, _, notification, apns_id in pending:
         job = jobs[index]
         if job.app.log_remote_urls:

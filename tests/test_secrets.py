@@ -9,7 +9,7 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import runtime
-from tests.conftest import SYLK, call, settings_for
+from tests.conftest import LINPHONE, SYLK, call, settings_for
 from tests.servers.credentials import TestCredentials
 from tests.servers.fake_apns import FakeApns
 from tests.test_push_v1 import body
@@ -50,3 +50,32 @@ def test_a_missing_secret_makes_the_app_unavailable(
         status, answer = call(client, "GET", "/health")
     assert status == 200
     assert "cannot read secret rtc-pushserver/nope" in answer["data"]["unavailable"]["sylk-ios"]
+
+
+def test_a_rotated_secret_is_read_again_after_the_pns_refuses_the_old_one(
+    config_dir: Path, creds: TestCredentials, apns: FakeApns, moto_server: str
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    wrong = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    secrets = boto3.client("secretsmanager")
+    name = "rtc-pushserver/rotated-p8"
+    secrets.create_secret(Name=name, SecretString=wrong.decode())
+    (config_dir / "applications.ini").write_text(
+        f"[linphone-ios]\napp_id = {LINPHONE}\napp_type = linphone\napp_platform = apple\n"
+        f"apple_push_url = {apns.url}\napple_key = secretsmanager:{name}\n"
+        f"key_id = {creds.apns_key_id}\nteam_id = {creds.apns_team_id}\n"
+        f"tls_ca_file = {creds.ca_cert}\n"
+    )
+    runtime.reset(settings_for(config_dir))
+    with Client(app) as client:
+        status, answer = call(client, "POST", "/push", body(LINPHONE, "ios", None))
+        assert status == 403
+        assert answer["data"]["reason"].startswith("InvalidProviderToken")
+        secrets.put_secret_value(SecretId=name, SecretString=creds.apns_p8.read_text())
+        status, answer = call(client, "POST", "/push", body(LINPHONE, "ios", None))
+    assert status == 200, answer
+    assert len(apns.received) == 1

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import threading
+import time
 
+from .. import credentials
 from ..config import AppConfig
 from ..errors import ConfigError
 from .base import Outcome, PushService, Verdict, send_many
 
-__all__ = ["Outcome", "PushService", "Verdict", "close_all", "send_many", "service_for"]
+__all__ = [
+    "Outcome",
+    "PushService",
+    "Verdict",
+    "close_all",
+    "credentials_refused",
+    "send_many",
+    "service_for",
+]
 
 _services: dict[tuple[str, str], PushService] = {}
 _lock = threading.Lock()
@@ -51,3 +61,32 @@ def close_all() -> None:
         for service in _services.values():
             service.close()
         _services.clear()
+
+
+# A PNS refusing the app's own credentials: the certificate, key or service account may have
+# been rotated in Secrets Manager since this container read it.
+CREDENTIAL_REASONS = ("BadCertificate", "InvalidProviderToken", "invalid_grant", "UNAUTHENTICATED")
+REFETCH_INTERVAL = 60.0
+_refetched: dict[tuple[str, str], float] = {}
+
+
+def credentials_refused(app: AppConfig, outcome: Outcome) -> bool:
+    """After such a refusal, rebuild the app's service from freshly read credentials (at most
+    once a minute per app). True when it did."""
+    if outcome.verdict is not Verdict.REJECTED or not any(
+        reason in outcome.reason for reason in CREDENTIAL_REASONS
+    ):
+        return False
+    key = (app.app_id, app.platform)
+    now = time.monotonic()
+    if now - _refetched.get(key, -REFETCH_INTERVAL) < REFETCH_INTERVAL:
+        return False
+    _refetched[key] = now
+    for reference in (app.certificate, app.key, app.service_account, app.tls_ca_file):
+        if reference:
+            credentials.forget(reference)
+    with _lock:
+        service = _services.pop(key, None)
+    if service is not None:
+        service.close()
+    return True
