@@ -38,7 +38,6 @@ PLATFORM_ALIASES: dict[str, Platform] = {
 }
 EVENT_ALIASES = {"incoming_conference": "incoming_conference_request"}
 CALL_EVENTS = frozenset({"incoming_session", "incoming_conference_request"})
-MEDIA_TYPES = ("audio", "video", "image", "chat", "sms", "file-transfer")
 
 Text = Annotated[str, StringConstraints(max_length=1024)]
 LongText = Annotated[str, StringConstraints(max_length=8192)]

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from typing import Any
 
 from ..models import CALL_EVENTS, PushRequest
 from . import apple, firebase
 from .base import Notification, media_type_errors, prune
 from .fitting import Texts, fit_payload
-
-Renderer = Callable[[PushRequest, Texts], dict[str, Any]]
 
 _FCM_IMAGE = "https://icanblink.com/apple-touch-icon-180x180.png"
 

@@ -63,6 +63,8 @@ class ConfigSource:
                 raise
             return
         self._config, self._stamp, self.error = config, stamp, None
+        if config.server.debug:  # general.ini [server] debug = true, as in the original
+            log.setLevel("DEBUG")
         for name, reason in config.broken.items():
             log.warning("app not available", extra={"section": name, "reason": reason})
         for warning in config.warnings:

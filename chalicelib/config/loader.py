@@ -86,7 +86,6 @@ def load_server(config_dir: Path, warnings: list[str]) -> ServerConfig:
     apps_file = apps_file if apps_file.is_absolute() else config_dir / apps_file
     creds = Path(get("applications", "credentials_folder", "credentials"))
     extra = Path(get("applications", "extra_applications_dir", "applications"))
-    spool = get("server", "spool_dir")
     return ServerConfig(
         config_dir=config_dir,
         credentials_dir=creds if creds.is_absolute() else config_dir / creds,
@@ -101,7 +100,6 @@ def load_server(config_dir: Path, warnings: list[str]) -> ServerConfig:
         ),
         cassandra_keyspace=get("Cassandra", "keyspace"),
         cassandra_table=get("Cassandra", "table") or "push_tokens",
-        spool_dir=Path(spool) if spool else None,
     )
 
 

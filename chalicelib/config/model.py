@@ -31,7 +31,6 @@ class ServerConfig:
     cassandra_contact_points: tuple[str, ...] = ()
     cassandra_keyspace: str = ""
     cassandra_table: str = "push_tokens"
-    spool_dir: Path | None = None
 
 
 @dataclass(frozen=True)

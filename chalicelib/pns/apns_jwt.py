@@ -65,10 +65,6 @@ class ProviderToken:
         self._renewed_iat = aligned if aligned > current - current % BUCKET_SECONDS else current
         return self.get(current)
 
-    @property
-    def issued_at(self) -> int:
-        return self._iat
-
     def _sign(self, iat: int) -> str:
         claims = json.dumps({"iat": iat, "iss": self._team_id}, separators=(",", ":")).encode()
         return _jws.encode(claims, self._key, algorithm="ES256", headers=self._header)
