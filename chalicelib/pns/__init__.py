@@ -65,7 +65,13 @@ def close_all() -> None:
 
 # A PNS refusing the app's own credentials: the certificate, key or service account may have
 # been rotated in Secrets Manager since this container read it.
-CREDENTIAL_REASONS = ("BadCertificate", "InvalidProviderToken", "invalid_grant", "UNAUTHENTICATED")
+CREDENTIAL_REASONS = (
+    "BadCertificate",
+    "InvalidProviderToken",
+    "UnrelatedKeyIdInToken",  # a connection is bound to its first key: start new ones
+    "invalid_grant",
+    "UNAUTHENTICATED",
+)
 REFETCH_INTERVAL = 60.0
 _refetched: dict[tuple[str, str], float] = {}
 

@@ -60,10 +60,9 @@ DEAD_REASONS = frozenset({"BadDeviceToken", "Unregistered", "ExpiredToken"})
 RETRY_REASONS = frozenset(
     {"TooManyRequests", "TooManyProviderTokenUpdates", "IdleTimeout", "Shutdown"}
 )
-# worth one immediate retry on a fresh token or connection
-RETRY_NOW_REASONS = frozenset(
-    {"ExpiredProviderToken", "IdleTimeout", "Shutdown", "UnrelatedKeyIdInToken"}
-)
+# worth one immediate retry: on a newer token, or on the new connection that replaces one
+# APNs closed (UnrelatedKeyIdInToken instead rebuilds the app's connections: pns.__init__)
+RETRY_NOW_REASONS = frozenset({"ExpiredProviderToken", "IdleTimeout", "Shutdown"})
 
 
 def describe(reason: str) -> str:
