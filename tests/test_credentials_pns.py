@@ -145,3 +145,24 @@ def test_oversized_content_is_shortened_not_refused(
     assert status == 200
     assert len(apns.received[0].body) <= 4096
     assert VOIP_TOKEN not in apns.received[0].token
+
+
+def test_a_refused_service_account_is_a_clear_502_not_a_crash(
+    config_dir: Path, fcm: FakeFcm
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    account_file = config_dir.parent / "service-account.json"
+    info = json.loads(account_file.read_text())
+    wrong = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    info["private_key"] = wrong.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    account_file.write_text(json.dumps(info))
+    runtime.reset(settings_for(config_dir))
+    with Client(app) as client:
+        status, answer = call(client, "POST", "/push", body(SYLK, "fcm", "incoming_session"))
+    assert status == 502
+    assert answer["data"]["reason"].startswith("OAuth token not obtained")
+    assert "invalid_grant" in answer["data"]["reason"]
+    assert fcm.received == []

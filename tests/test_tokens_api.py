@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 from chalice.test import Client
 
-from tests.conftest import LINPHONE, SYLK, call
+from app import app
+from chalicelib import runtime
+from tests.conftest import LINPHONE, SYLK, call, settings_for
+from tests.servers.credentials import TestCredentials
 from tests.servers.fake_apns import Delay, FakeApns, Reply
 from tests.servers.fake_fcm import FakeFcm
 from tests.servers.fake_fcm import Reply as FcmReply
@@ -185,3 +190,27 @@ def test_fan_out_on_a_fresh_token_auth_connection_respects_the_stream_limit(
     assert [r["code"] for r in answer["data"]] == [200] * 20
     assert len(apns.received) == 20
     assert all(r.auth == "token" for r in apns.received)
+
+
+def test_fan_out_with_a_refused_service_account_answers_per_device(
+    client: Client, fcm: FakeFcm, config_dir: Path, creds: TestCredentials
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    account_file = next(config_dir.parent.glob("service-account.json"))
+    info = json.loads(account_file.read_text())
+    wrong = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    info["private_key"] = wrong.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    account_file.write_text(json.dumps(info))
+    runtime.reset(settings_for(config_dir))
+    with Client(app) as fresh:
+        add(fresh, "tablet", platform="android", token="fcm-tablet")
+        add(fresh, "desk", platform="fcm", token="fcm-desk", app_id=LINPHONE)
+        status, answer = call(fresh, "POST", f"/v2/tokens/{ACCOUNT}/push", PUSH)
+    assert status == 200
+    assert {r["code"] for r in answer["data"]} == {502}
+    assert all("OAuth token not obtained" in r["reason"] for r in answer["data"])
+    assert fcm.received == []

@@ -176,8 +176,8 @@ class PushService:
     def send(self, notification: Notification, apns_id: str | None = None) -> Outcome:
         """One push over the sync pool: the cheapest path for a single push."""
         exchange = self.exchange(notification, apns_id)
-        prepared = next(exchange)
-        while True:
+        step = _advance(exchange, None)
+        while isinstance(step, Prepared):
             result: Reply | TransportError
             with self._pool_lock:
                 if self._pool is None:
@@ -185,7 +185,7 @@ class PushService:
                         ssl_context=self._context, http2=True, keepalive_expiry=IDLE_RECONNECT
                     )
                 try:
-                    response = self._pool.request("POST", prepared.url, **self._options(prepared))
+                    response = self._pool.request("POST", step.url, **self._options(step))
                     result = Reply.of(response)
                 except TRANSPORT_ERRORS as exc:
                     result = exc
@@ -193,31 +193,27 @@ class PushService:
                         # a hung connection would stall the next pushes: start afresh
                         self._pool.close()
                         self._pool = None
-            try:
-                prepared = exchange.send(result)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
+            step = _advance(exchange, result)
+        return step
 
     async def send_async(self, notification: Notification, apns_id: str | None = None) -> Outcome:
         exchange = self.exchange(notification, apns_id)
-        prepared = next(exchange)
         if self._apool is None:
             self._apool = httpcore.AsyncConnectionPool(
                 ssl_context=self._context, http2=True, keepalive_expiry=IDLE_RECONNECT
             )
         pool = self._apool
-        while True:
+        step = _advance(exchange, None)
+        while isinstance(step, Prepared):
             result: Reply | TransportError
             try:
-                response = await pool.request("POST", prepared.url, **self._options(prepared))
+                response = await pool.request("POST", step.url, **self._options(step))
                 result = Reply.of(response)
             except TRANSPORT_ERRORS as exc:
                 result = exc
                 self._stale_async = self._stale_async or isinstance(exc, httpcore.TimeoutException)
-            try:
-                prepared = exchange.send(result)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
+            step = _advance(exchange, result)
+        return step
 
     async def _renew_stale_async(self) -> None:
         if self._stale_async and self._apool is not None:
@@ -233,6 +229,16 @@ class PushService:
             with _loop_lock:
                 _loop.run_until_complete(self._apool.aclose())
             self._apool = None
+
+
+def _advance(exchange: Exchange, result: Reply | TransportError | None) -> Prepared | Outcome:
+    """The exchange's next request, or its outcome (it may end before sending anything,
+    e.g. when no OAuth token can be had)."""
+    try:
+        return exchange.send(result)  # type: ignore[arg-type]  # send(None) starts it
+    except StopIteration as done:
+        outcome: Outcome = done.value
+        return outcome
 
 
 def send_many(jobs: list[tuple[PushService, Notification, str | None]]) -> list[Outcome]:

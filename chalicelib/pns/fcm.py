@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import threading
 from typing import Any
@@ -136,7 +137,9 @@ class FcmService(PushService):
         super().__init__(app, context)
 
     def warm_auth(self) -> None:
-        self._token.get()
+        # a failure here is met again, and reported per push, by the exchange
+        with contextlib.suppress(Exception):
+            self._token.get()
 
     def exchange(self, notification: Notification, apns_id: str | None) -> Exchange:
         url = self.app.push_url
