@@ -8,7 +8,7 @@ from __future__ import annotations
 import configparser
 import ipaddress
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from .. import credentials
 from ..apps.plugins import load_plugin
@@ -103,13 +103,22 @@ def load_server(config_dir: Path, warnings: list[str]) -> ServerConfig:
     )
 
 
+def _https_url(option: str, value: str) -> SplitResult:
+    """An https URL with a host and, if any, a valid port."""
+    parts = urlsplit(value)
+    try:
+        valid = parts.scheme == "https" and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is not a number, or out of range
+        valid = False
+    if not valid:
+        raise ConfigError(f"{option} {value!r} is not a valid https URL")
+    return parts
+
+
 def _https_base(value: str) -> str:
     """`api.push.apple.com` (the original's host-only form) or a full URL with a port."""
     url = value if "://" in value else f"https://{value}"
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.hostname:
-        raise ConfigError(f"apple_push_url {value!r} must be a host name or an https URL")
-    return f"https://{parts.netloc}"
+    return f"https://{_https_url('apple_push_url', url).netloc}"
 
 
 def _seconds(section: configparser.SectionProxy, option: str, default: float) -> float:
@@ -221,8 +230,7 @@ def load_app(name: str, section: configparser.SectionProxy, server: ServerConfig
         if not project:
             raise ConfigError("missing firebase_push_url")
         url = f"https://fcm.googleapis.com/v1/projects/{project}/messages:send"
-    if urlsplit(url).scheme != "https":
-        raise ConfigError(f"firebase_push_url {url!r} must be an https URL")
+    _https_url("firebase_push_url", url)
     refs = [r for r in (account, ca) if r]
     return AppConfig(
         **common,  # type: ignore[arg-type]
