@@ -41,7 +41,11 @@ CALL_EVENTS = frozenset({"incoming_session", "incoming_conference_request"})
 
 Text = Annotated[str, StringConstraints(max_length=1024)]
 LongText = Annotated[str, StringConstraints(max_length=8192)]
-Token = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+# APNs tokens are hex, FCM tokens base64url with ':' (an Apple "A-B" pair joins two): the
+# token becomes part of a URL path, so nothing else may pass.
+Token = Annotated[
+    str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[A-Za-z0-9_:.\-]+$")
+]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 
 _URN_UUID = re.compile(r"^<urn:uuid:(.+)>$")

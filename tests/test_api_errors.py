@@ -277,3 +277,12 @@ def test_openapi_document_describes_every_route(client: Client) -> None:
     }
     push = doc["components"]["schemas"]["PushRequest"]
     assert {"app-id", "call-id", "from", "token"} <= set(push["required"])
+
+
+def test_a_token_that_cannot_be_part_of_a_url_is_400(client: Client) -> None:
+    for token in ("abc/../def", "ab cd", "t\u00f6ken", "ab?x=1"):
+        status, answer = call(
+            client, "POST", "/push", {**body(SYLK, "ios", "incoming_session"), "token": token}
+        )
+        assert status == 400, token
+        assert list(answer["data"]["errors"]) == ["token"]
