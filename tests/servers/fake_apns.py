@@ -6,7 +6,6 @@ else the JWT), headers, topic, payload; then the device token's script.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -29,7 +28,7 @@ from .apns_validation import (
 )
 from .connection import ServerConnection
 from .credentials import TestCredentials
-from .fake_base import FakeServer, action_kind
+from .fake_base import FakeServer
 from .h2server import H2Server, PeerCert
 from .tls import ClientAuth, server_context
 
@@ -151,6 +150,8 @@ class FakeApns(FakeServer[Received, Attempt, Outcome]):
     """
 
     _outcome_types = _OUTCOME_TYPES
+    _reply_type = Reply
+    _ok = Reply(200)
     _kind = "APNs"
 
     def __init__(
@@ -255,18 +256,6 @@ class FakeApns(FakeServer[Received, Attempt, Outcome]):
             return topic
         call.topic = topic
         return check_payload(request.body, effective_push_type(request))
-
-    async def _apply(self, call: _Call, outcome: Outcome | None) -> Action:
-        if outcome is None or isinstance(outcome, Reply):
-            return self._reply(call, outcome or Reply(200))
-        if isinstance(outcome, Delay):
-            await asyncio.sleep(outcome.seconds)
-            then = outcome.then
-            if then is not None and not isinstance(then, _OUTCOME_TYPES):
-                raise TypeError(f"Delay.then is not an APNs outcome: {then!r}")
-            return await self._apply(call, then)
-        self._record(call, action_kind(outcome), None, None)
-        return outcome
 
     def _reply(self, call: _Call, reply: Reply) -> Response:
         headers: list[tuple[str, str]] = [("apns-id", call.apns_id)]

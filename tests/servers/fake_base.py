@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import Callable
 from types import TracebackType
-from typing import Generic, Literal, Self, TypeVar
+from typing import Any, Generic, Literal, Self, TypeVar, cast
 
-from .actions import GoAway, Hang, Reset
+from .actions import Action, Delay, GoAway, Hang, Reset, Response
 from .h2server import H2Server
 from .scripting import RandomFailures, Recorder, ScriptBook
 
@@ -29,7 +31,12 @@ class FakeServer(Generic[ReceivedT, AttemptT, OutcomeT]):
 
     _server: H2Server
     _outcome_types: tuple[type, ...] = ()
+    _reply_type: type = object
+    _ok: Any = None  # the reply of an unscripted valid request
     _kind = "push service"
+    # what each fake defines: the answer to send, and how an attempt is recorded
+    _reply: Callable[[Any, Any], Response]
+    _record: Callable[[Any, Any, Any, Any], None]
 
     def __init__(self) -> None:
         self._scripts: ScriptBook[OutcomeT] = ScriptBook()
@@ -94,6 +101,20 @@ class FakeServer(Generic[ReceivedT, AttemptT, OutcomeT]):
         self._random.clear()
         self.goaway_every(None)
         self._server.stats.reset()
+
+    async def _apply(self, call: Any, outcome: OutcomeT | None) -> Action:
+        """Carry out a scripted outcome: a reply (None: success), a delay then what follows
+        it, or a transport action (hang, reset, GOAWAY, drop), recorded as such."""
+        if outcome is None or isinstance(outcome, self._reply_type):
+            return self._reply(call, outcome if outcome is not None else self._ok)
+        if isinstance(outcome, Delay):
+            await asyncio.sleep(outcome.seconds)
+            then = outcome.then
+            if then is not None and not isinstance(then, self._outcome_types):
+                raise TypeError(f"Delay.then is not an {self._kind} outcome: {then!r}")
+            return await self._apply(call, cast(OutcomeT, then))
+        self._record(call, action_kind(outcome), None, None)
+        return cast(Action, outcome)
 
     # -- observations -----------------------------------------------------------
 

@@ -6,7 +6,6 @@ order: OAuth bearer, project, body rules; then the target's script.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -18,7 +17,7 @@ from typing import Any, Literal
 from .actions import Action, Delay, Drop, GoAway, Hang, Request, Reset, Response
 from .connection import ServerConnection
 from .credentials import GOOGLE_TOKEN_AUDIENCE, TestCredentials, service_account_key_id
-from .fake_base import FakeServer, action_kind
+from .fake_base import FakeServer
 from .fcm_errors import JSON_TYPE, Reply, error_body
 from .fcm_oauth import AccessTokenIssuer
 from .fcm_validation import ParsedSend, parse_send
@@ -87,6 +86,8 @@ class FakeFcm(FakeServer[FcmReceived, FcmAttempt, Outcome]):
     """fcm.googleapis.com + oauth2.googleapis.com/token for tests (pns-protocols.md 5.2)."""
 
     _outcome_types = _OUTCOME_TYPES
+    _reply_type = Reply
+    _ok = Reply(200)
     _kind = "FCM"
 
     def __init__(
@@ -195,18 +196,6 @@ class FakeFcm(FakeServer[FcmReceived, FcmAttempt, Outcome]):
                 f"(or it may not exist).",
             )
         return parse_send(request.body)
-
-    async def _apply(self, call: _Call, outcome: Outcome | None) -> Action:
-        if outcome is None or isinstance(outcome, Reply):
-            return self._reply(call, outcome or Reply(200))
-        if isinstance(outcome, Delay):
-            await asyncio.sleep(outcome.seconds)
-            then = outcome.then
-            if then is not None and not isinstance(then, _OUTCOME_TYPES):
-                raise TypeError(f"Delay.then is not an FCM outcome: {then!r}")
-            return await self._apply(call, then)
-        self._record(call, action_kind(outcome), None, None)
-        return outcome
 
     def _reply(self, call: _Call, reply: Reply) -> Response:
         headers: list[tuple[str, str]] = []
