@@ -14,6 +14,7 @@ import queue
 import socket
 import threading
 import time
+from functools import cache
 from typing import Any
 
 import httpcore
@@ -26,29 +27,16 @@ from .pns import Outcome
 
 ATTEMPTS = 3
 REDACTED = "<redacted>"
-# the original's python attribute names for the incoming request
-_INCOMING = {
-    "app_id": "app_id",
-    "platform": "platform",
-    "event": "event",
-    "token": "token",
-    "device_id": "device_id",
-    "call_id": "call_id",
-    "sip_from": "sip_from",
-    "from_display_name": "from_display_name",
-    "sip_to": "to",
-    "media_type": "media_type",
-    "silent": "silent",
-    "reason": "reason",
-    "badge": "badge",
-    "filename": "filename",
-    "filetype": "filetype",
-    "account": "account",
-    "content": "content",
-    "content_type": "content_type",
-}
+# the original's attribute names for the incoming request; ours differ for one
+_INCOMING = (
+    "app_id", "platform", "event", "token", "device_id", "call_id", "sip_from",
+    "from_display_name", "sip_to", "media_type", "silent", "reason", "badge", "filename",
+    "filetype", "account", "content", "content_type",
+)  # fmt: skip
+_RENAMED = {"sip_to": "to"}
 
 
+@cache  # resolved once, on the first record, not at import (cold start)
 def _server_ip() -> str:
     try:
         return socket.gethostbyname(socket.gethostname())
@@ -71,17 +59,14 @@ def record(
         headers["authorization"] = REDACTED
     return {
         "request": {
-            "incoming_body": {name: getattr(request, attr) for name, attr in _INCOMING.items()},
+            "incoming_body": {n: getattr(request, _RENAMED.get(n, n)) for n in _INCOMING},
             "outgoing_headers": headers,
             "outgoing_body": encode(notification.payload).decode(),
         },
         "response": {"code": outcome.code, "description": outcome.reason, "push_url": outcome.url},
-        "server_ip": _SERVER_IP,
+        "server_ip": _server_ip(),
         "timestamp": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-
-
-_SERVER_IP = _server_ip()
 
 
 class RemoteLog:
