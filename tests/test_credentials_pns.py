@@ -166,3 +166,13 @@ def test_a_refused_service_account_is_a_clear_502_not_a_crash(
     assert answer["data"]["reason"].startswith("OAuth token not obtained")
     assert "invalid_grant" in answer["data"]["reason"]
     assert fcm.received == []
+
+
+def test_a_wrong_fcm_url_is_not_mistaken_for_a_dead_token(config_dir: Path, fcm: FakeFcm) -> None:
+    apps = (config_dir / "applications.ini").read_text()
+    (config_dir / "applications.ini").write_text(apps.replace("/messages:send", "/messages:sned"))
+    runtime.reset(settings_for(config_dir))
+    with Client(app) as client:
+        status, answer = call(client, "POST", "/push", body(SYLK, "fcm", "incoming_session"))
+    assert status == 404  # FCM's HTML 404: a rejection to fix in the config, not a 410
+    assert answer["data"]["code"] == 404

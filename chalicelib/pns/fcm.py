@@ -47,7 +47,8 @@ def error_code(answer: dict[str, Any]) -> tuple[str, str]:
 def classify(status: int, code: str, message: str) -> Verdict:
     if status == 200:
         return Verdict.DELIVERED
-    if code == "UNREGISTERED" or status == 404:
+    # a 404 without FCM's own error (a wrong URL or project) must not cost stored tokens
+    if code == "UNREGISTERED" or (code == "NOT_FOUND" and "entity was not found" in message):
         return Verdict.DEAD_TOKEN
     if code == "INVALID_ARGUMENT" and "registration token" in message.lower():
         return Verdict.DEAD_TOKEN
