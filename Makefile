@@ -53,8 +53,9 @@ infra-check: package
 test: lint infra-check
 	$(BIN)/pytest
 
+# The result on the terminal and in .run/bench/; RECORD=1 writes the tracked bench/results.md.
 bench: install
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(if $(RECORD),--record)
 
 soak: install
 	$(BIN)/python -m bench.soak
