@@ -47,6 +47,23 @@ def push_device(account: str, device: str) -> Response:
     return api.push_account(app.current_request, account, device)
 
 
+# Known paths with other methods, and every other path, answer in the envelope too: left
+# to them, API Gateway and chalice local would answer in their own formats.
+ROUTES = {path: sorted(entries) for path, entries in app.routes.items()}
+for path, methods in ROUTES.items():
+    app.route(
+        path,
+        methods=[m for m in api.METHODS if m not in methods],
+        content_types=["*/*"],
+        name=f"wrong_method {path}",
+    )(lambda **_: api.method_not_allowed(app.current_request, ROUTES))
+
+
+@app.route("/{proxy+}", methods=list(api.METHODS), content_types=["*/*"])
+def unknown_route() -> Response:
+    return api.not_found(app.current_request, ROUTES)
+
+
 @app.on_sqs_message(queue="rtc-push-retries", batch_size=10, name="retry_pushes")
 def retry_pushes(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
     return api.retry_batch(event)

@@ -30,12 +30,16 @@ class LambdaContext:
         return 20_000
 
 
-def api_event(path: str, body: str) -> dict[str, Any]:
-    """An API Gateway proxy event, as Lambda hands it to the Chalice handler."""
+def api_event(
+    path: str, body: str, *, method: str = "POST", resource: str | None = None
+) -> dict[str, Any]:
+    """An API Gateway proxy event, as Lambda hands it to the Chalice handler; `resource` is
+    the route API Gateway matched (`/{proxy+}` for a path no other route takes)."""
+    resource = resource or path
     return {
-        "resource": path,
+        "resource": resource,
         "path": path,
-        "httpMethod": "POST",
+        "httpMethod": method,
         "headers": {"content-type": "application/json"},
         "multiValueHeaders": None,
         "queryStringParameters": None,
@@ -43,9 +47,9 @@ def api_event(path: str, body: str) -> dict[str, Any]:
         "pathParameters": None,
         "stageVariables": None,
         "requestContext": {
-            "resourcePath": path,
-            "httpMethod": "POST",
-            "path": path,
+            "resourcePath": resource,
+            "httpMethod": method,
+            "path": f"/api{path}",  # API Gateway's own path has the stage in front
             "identity": {"sourceIp": "127.0.0.1"},
         },
         "body": body,

@@ -22,6 +22,7 @@ from .errors import ApiError, ConfigError, Forbidden, InvalidRequest, PayloadToo
 MAX_BODY = 64 * 1024
 CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 VERSION = "0.1.0"
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 
 def envelope(
@@ -174,6 +175,35 @@ def push_account(request: Request | None, account: str, device: str | None = Non
             runtime.get(), current_config(request), account, json_object(request), device
         )
     )
+
+
+def _called_path(request: Request | None) -> str:
+    """The path as called (API Gateway's `path` has no stage prefix; chalice local's event
+    has only `requestContext.path`)."""
+    assert request is not None
+    return str(request.to_original_event().get("path") or request.context.get("path") or "/")
+
+
+def not_found(request: Request | None, routes: dict[str, list[str]]) -> Response:
+    path = _called_path(request)
+    listing = [f"{method} {route}" for route, methods in routes.items() for method in methods]
+    return envelope(
+        404,
+        f"no route {path}; the routes are: {', '.join(listing)}",
+        {"path": path, "routes": listing},
+    )
+
+
+def method_not_allowed(request: Request | None, routes: dict[str, list[str]]) -> Response:
+    assert request is not None
+    path, allowed = _called_path(request), routes[request.path]
+    answer = envelope(
+        405,
+        f"{request.method} is not allowed on {path}; allowed: {', '.join(allowed)}",
+        {"method": request.method, "path": path, "allowed": allowed},
+    )
+    answer.headers["Allow"] = ", ".join(allowed)
+    return answer
 
 
 def retry_batch(event: SQSEvent) -> dict[str, list[dict[str, str]]]:

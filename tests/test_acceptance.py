@@ -3,14 +3,17 @@ the pushclient command line that OpenSIPS calls."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,3 +131,22 @@ def test_v2_walk_through_against_chalice_local(served: str, apns: FakeApns, fcm:
     again = pushclient(*account, "remove", "--appid", SYLK, "--deviceid", "pixel")
     assert again.returncode == 1
     assert "device not found" in again.stdout
+
+
+def fetch(url: str, method: str = "GET") -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_unknown_routes_and_wrong_methods_in_the_envelope_under_chalice_local(served: str) -> None:
+    status, answer = fetch(f"{served}/pushes")
+    assert (status, answer["code"]) == (404, 404)
+    assert "POST /push" in answer["data"]["routes"]
+    status, answer = fetch(f"{served}/push")
+    assert (status, answer["code"], answer["data"]["allowed"]) == (405, 405, ["POST"])
+    status, answer = fetch(f"{served}/v2/tokens/a@example.com/push", "PUT")
+    assert (status, answer["code"]) == (405, 405)
