@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app import app  # noqa: E402
-from chalicelib import runtime  # noqa: E402
+from chalicelib import api  # noqa: E402
 from tests.conftest import LINPHONE, SYLK, applications_ini, settings_for  # noqa: E402
 from tests.servers.credentials import (  # noqa: E402
     TestCredentials,
@@ -58,7 +58,7 @@ FLOOR = (
     "import httpcore, h2.connection, pydantic, chalice.app, aws_lambda_powertools.logging, "
     "aws_lambda_powertools.metrics; from pydantic import BaseModel"
 )
-APP = "import app; from chalicelib import runtime; runtime.get().config.get()"
+APP = "import app; from chalicelib import api; api.current_runtime().config.get()"
 
 
 def device_token(n: int) -> str:
@@ -292,12 +292,12 @@ def measure() -> str:
         with FakeFcm(creds) as fcm:
             with apns_process(creds, 0.0, 0) as url:
                 config_dir = write_config(base, creds, url, fcm)
-                runtime.reset(settings_for(config_dir, CONFIG_CHECK_INTERVAL="2"))
+                api.reset_runtime(settings_for(config_dir, CONFIG_CHECK_INTERVAL="2"))
                 push = warm_push(creds, url, count)
                 rss = warm_rss(config_dir)
             with apns_process(creds, rtt, max(sizes)) as url:
                 config_dir = write_config(base, creds, url, fcm)
-                runtime.reset(settings_for(config_dir))
+                api.reset_runtime(settings_for(config_dir))
                 with Client(app) as client:
                     walls = fan_out(client, sizes)
         cold = cold_start(config_dir, base / "data")

@@ -9,20 +9,55 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from chalice.app import Request, Response, SQSEvent
 
-from . import audit, devices, dispatch, pns, runtime
+from . import audit, delivery, devices, pns, push_v1
+from .answers import Answer
 from .config import Config
 from .errors import ApiError, ConfigError, Forbidden, InvalidRequest, PayloadTooLarge
+from .retry.base import RetryMessage
+from .runtime import Runtime
+from .settings import Settings
 
 MAX_BODY = 64 * 1024
 CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 VERSION = "0.1.0"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def _redeliver(rt: Runtime, message: RetryMessage) -> None:
+    """The retry queue's handler: one attempt of a queued push, its metrics written."""
+    try:
+        delivery.redeliver(rt, message)
+    finally:
+        audit.flush()
+
+
+def current_runtime() -> Runtime:
+    """Built on first use and kept for the life of the warm container."""
+    global _runtime
+    if _runtime is None:
+        with _runtime_lock:
+            if _runtime is None:
+                _runtime = Runtime(Settings.from_env(), _redeliver)
+    return _runtime
+
+
+def reset_runtime(settings: Settings | None = None) -> Runtime:
+    """A fresh runtime (tests, and a process that changed its environment)."""
+    global _runtime
+    with _runtime_lock:
+        _runtime = Runtime(settings or Settings.from_env(), _redeliver)
+    return _runtime
 
 
 def envelope(
@@ -36,7 +71,7 @@ def envelope(
     )
 
 
-def answer(fn: Callable[[], dispatch.Answer]) -> Response:
+def answer(fn: Callable[[], Answer]) -> Response:
     """Run a use case and wrap whatever happens in the envelope."""
     try:
         return _answer(fn)
@@ -44,7 +79,7 @@ def answer(fn: Callable[[], dispatch.Answer]) -> Response:
         audit.flush()
 
 
-def _answer(fn: Callable[[], dispatch.Answer]) -> Response:
+def _answer(fn: Callable[[], Answer]) -> Response:
     try:
         result = fn()
     except ApiError as exc:
@@ -77,7 +112,7 @@ def json_object(request: Request | None) -> dict[str, Any]:
 def allowed(config: Config, request: Request) -> Config:
     """allowed_hosts (IP/CIDR) and the optional API key, checked before validation."""
     server = config.server
-    expected_key = runtime.get().settings.api_key or server.api_key
+    expected_key = current_runtime().settings.api_key or server.api_key
     if expected_key:
         given = str(request.headers.get("x-api-key", "")) if request.headers else ""
         if not hmac.compare_digest(given.encode(), expected_key.encode()):
@@ -96,7 +131,7 @@ def allowed(config: Config, request: Request) -> Config:
 
 def current_config(request: Request | None) -> Config:
     assert request is not None  # Chalice sets it for every route
-    return allowed(runtime.get().config.get(), request)
+    return allowed(current_runtime().config.get(), request)
 
 
 def index() -> Response:
@@ -104,8 +139,8 @@ def index() -> Response:
 
 
 def health() -> Response:
-    def check() -> dispatch.Answer:
-        source = runtime.get().config
+    def check() -> Answer:
+        source = current_runtime().config
         config = source.get()
         apps = {
             f"{app.app_id} ({app.platform})": {
@@ -130,7 +165,7 @@ def health() -> Response:
         }
         if source.error:
             data["reload-error"] = source.error
-        return dispatch.Answer(200, "degraded" if unavailable else "ok", data)
+        return Answer(200, "degraded" if unavailable else "ok", data)
 
     return answer(check)
 
@@ -149,22 +184,22 @@ def _auth(app: Any) -> str:
 
 def push(request: Request | None) -> Response:
     return answer(
-        lambda: dispatch.push(runtime.get(), current_config(request), json_object(request))
+        lambda: push_v1.push(current_runtime(), current_config(request), json_object(request))
     )
 
 
 def add_token(request: Request | None, account: str) -> Response:
     return answer(
         lambda: devices.add_token(
-            runtime.get(), current_config(request), account, json_object(request)
+            current_runtime(), current_config(request), account, json_object(request)
         )
     )
 
 
 def remove_token(request: Request | None, account: str) -> Response:
-    def remove() -> dispatch.Answer:
+    def remove() -> Answer:
         current_config(request)
-        return devices.remove_token(runtime.get(), account, json_object(request))
+        return devices.remove_token(current_runtime(), account, json_object(request))
 
     return answer(remove)
 
@@ -172,7 +207,7 @@ def remove_token(request: Request | None, account: str) -> Response:
 def push_account(request: Request | None, account: str, device: str | None = None) -> Response:
     return answer(
         lambda: devices.push_account(
-            runtime.get(), current_config(request), account, json_object(request), device
+            current_runtime(), current_config(request), account, json_object(request), device
         )
     )
 
@@ -211,7 +246,7 @@ def retry_batch(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
     redelivered (and dead-lettered after maxReceiveCount) without repeating the others."""
     from .retry import sqs
 
-    handler = runtime.get().retry_handler
+    handler = current_runtime().retry_handler
     handler.register_lambda_context(event.context)
     try:
         result = sqs.consume(sqs.event_records(event), handler)

@@ -7,8 +7,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from . import audit
+from .answers import Answer
 from .config import Config
-from .dispatch import Answer, Job, accept, deliver, new_job, settle, validate
+from .delivery import Job, accept, deliver, new_job, settle, validate
 from .errors import InvalidRequest, NotFound
 from .models import (
     AccountPushRequest,

@@ -20,9 +20,10 @@ from typing import Any
 import httpcore
 
 from . import audit
-from .apps.base import Notification, encode
+from .answers import push_status
 from .config import AppConfig
 from .models import PushRequest
+from .notification import Notification, encode
 from .pns import Outcome
 
 ATTEMPTS = 3
@@ -63,7 +64,11 @@ def record(
             "outgoing_headers": headers,
             "outgoing_body": encode(notification.payload).decode(),
         },
-        "response": {"code": outcome.code, "description": outcome.reason, "push_url": outcome.url},
+        "response": {
+            "code": push_status(outcome),
+            "description": outcome.reason,
+            "push_url": outcome.url,
+        },
         "server_ip": _server_ip(),
         "timestamp": time.strftime("%Y-%m-%d %H:%M:%S"),
     }

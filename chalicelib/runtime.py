@@ -1,12 +1,17 @@
-"""The adapters of this container, chosen from the settings in this one place."""
+"""The adapters of this container, chosen from the settings in this one place.
+
+The runtime knows no use case: what handles a queued push is given to it by the edge
+(`api.py`), which also keeps the container's one runtime.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from .config import ConfigSource
+from .config.source import ConfigSource
 from .retry.base import RetryMessage, RetryQueue
 from .settings import Settings
 from .tokens.base import TokenStore
@@ -14,12 +19,16 @@ from .tokens.base import TokenStore
 if TYPE_CHECKING:
     from .retry.idempotency import IdempotentHandler
 
+# One attempt of a queued push, in this runtime.
+RetryHandler = Callable[["Runtime", RetryMessage], None]
+
 
 class Runtime:
     """Config source, token store and retry queue, each built on first use."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, handle_retry: RetryHandler) -> None:
         self.settings = settings
+        self._handle_retry = handle_retry
         self.config = ConfigSource(
             settings.config_dir, settings.config_check_interval, settings.config_ssm_path
         )
@@ -75,31 +84,4 @@ class Runtime:
             return once(persistence)(self.redeliver)
 
     def redeliver(self, message: RetryMessage) -> None:
-        from . import audit, dispatch
-
-        try:
-            dispatch.redeliver(self, message)
-        finally:
-            audit.flush()
-
-
-_runtime: Runtime | None = None
-_lock = threading.Lock()
-
-
-def get() -> Runtime:
-    """Built on first use and kept for the life of the warm container."""
-    global _runtime
-    if _runtime is None:
-        with _lock:
-            if _runtime is None:
-                _runtime = Runtime(Settings.from_env())
-    return _runtime
-
-
-def reset(settings: Settings | None = None) -> Runtime:
-    """A fresh runtime (tests, and a process that changed its environment)."""
-    global _runtime
-    with _lock:
-        _runtime = Runtime(settings or Settings.from_env())
-    return _runtime
+        self._handle_retry(self, message)

@@ -17,7 +17,7 @@ os.environ.setdefault("PNS_READ_TIMEOUT", "1.5")
 from chalice.test import Client
 
 from app import app
-from chalicelib import runtime
+from chalicelib import api
 from chalicelib.settings import Settings
 from tests.servers.credentials import (
     TestCredentials,
@@ -125,7 +125,7 @@ def settings_for(config_dir: Path, **env: str) -> Settings:
 
 @pytest.fixture
 def client(config_dir: Path) -> Iterator[Client]:
-    runtime.reset(settings_for(config_dir))
+    api.reset_runtime(settings_for(config_dir))
     with Client(app) as test_client:
         yield test_client
 

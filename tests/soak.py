@@ -20,7 +20,7 @@ from typing import Any
 from chalice.test import Client
 
 from app import app
-from chalicelib import runtime
+from chalicelib import api
 from chalicelib.settings import Settings
 from tests.servers.fake_apns import FakeApns
 
@@ -79,7 +79,7 @@ def run_soak(
     apns.fail_randomly(failure_rate, seed=7)
     started = time.monotonic()
     try:
-        runtime.reset(settings)
+        api.reset_runtime(settings)
         with Client(app) as client:
             headers = {"Content-Type": "application/json"}
             for n in range(count):

@@ -10,7 +10,7 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib import dispatch, runtime
+from chalicelib import api, delivery
 from tests.conftest import SYLK, call, settings_for
 from tests.servers.fake_apns import FakeApns, Reply
 from tests.servers.fake_fcm import FakeFcm
@@ -124,7 +124,7 @@ def test_underscore_aliases_and_case_insensitive_platform(client: Client, apns: 
 def test_allowed_hosts_denies_before_validation(config_dir: Path) -> None:
     general = "[server]\nallowed_hosts = 10.0.0.0/8, 192.0.2.1\n[applications]\n"
     (config_dir / "general.ini").write_text(general)
-    runtime.reset(settings_for(config_dir))
+    api.reset_runtime(settings_for(config_dir))
     with Client(app) as client:
         status, answer = call(client, "POST", "/push", b"{broken")
     assert status == 403
@@ -132,7 +132,7 @@ def test_allowed_hosts_denies_before_validation(config_dir: Path) -> None:
 
 
 def test_api_key_is_required_when_configured(config_dir: Path, apns: FakeApns) -> None:
-    runtime.reset(settings_for(config_dir, API_KEY="s3cret"))
+    api.reset_runtime(settings_for(config_dir, API_KEY="s3cret"))
     with Client(app) as client:
         denied, _ = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
         wrong, _ = call(
@@ -208,7 +208,7 @@ def test_unexpected_error_is_500_with_an_error_id(
     def broken(jobs: object) -> object:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(dispatch, "deliver", broken)
+    monkeypatch.setattr(delivery, "deliver", broken)
     status, answer = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
     assert status == 500
     assert_envelope(answer, 500)
@@ -229,7 +229,7 @@ def test_broken_credentials_are_reported_and_do_not_stop_other_apps(
     apps += "\n[legacy-fcm]\napp_id = com.legacy\napp_type = sylk\napp_platform = firebase\n"
     apps += "firebase_authorization_key = AAAA\n"
     (config_dir / "applications.ini").write_text(apps)
-    runtime.reset(settings_for(config_dir))
+    api.reset_runtime(settings_for(config_dir))
     with Client(app) as client:
         status, answer = call(client, "GET", "/health")
         assert status == 200

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.config import ConfigSource
 from chalicelib.config.loader import load
+from chalicelib.config.source import ConfigSource
 from chalicelib.errors import ConfigError
 
 KEY = "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n"

@@ -10,7 +10,7 @@ import boto3
 from chalice.test import Client
 
 from app import app
-from chalicelib import runtime
+from chalicelib import api
 from tests.conftest import LINPHONE, SYLK, call, settings_for
 from tests.servers.fake_apns import FakeApns
 from tests.test_push_v1 import body
@@ -29,7 +29,7 @@ def test_config_from_ssm_is_reloaded_when_a_parameter_changes(
     settings = settings_for(
         tmp_path / "from-ssm", CONFIG_SSM_PATH=path, CONFIG_CHECK_INTERVAL="0.2"
     )
-    runtime.reset(settings)
+    api.reset_runtime(settings)
     with Client(app) as client:
         assert call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))[0] == 200
         status, answer = call(client, "POST", "/push", body(LINPHONE, "ios", None))

@@ -11,7 +11,7 @@ from chalice.test import Client
 from cryptography.hazmat.primitives import serialization
 
 from app import app
-from chalicelib import runtime
+from chalicelib import api
 from chalicelib.config import AppConfig
 from chalicelib.pns import service_for
 from chalicelib.pns.apns_jwt import BUCKET_SECONDS, ProviderToken
@@ -81,7 +81,7 @@ def test_expired_provider_token_is_renewed_and_the_push_retried(
             f"key_id = {creds.apns_key_id}\nteam_id = {creds.apns_team_id}\n"
             f"tls_ca_file = {creds.ca_cert}\n"
         )
-        runtime.reset(settings_for(config_dir))
+        api.reset_runtime(settings_for(config_dir))
         apns.script(VOIP_TOKEN, Reply(403, "ExpiredProviderToken"))
         with Client(app) as client:
             status, answer = call(client, "POST", "/push", body(LINPHONE, "ios", None))
@@ -117,7 +117,7 @@ def test_fcm_access_token_is_refreshed_five_minutes_before_expiry(
     client: Client, fcm: FakeFcm
 ) -> None:
     call(client, "POST", "/push", body(SYLK, "fcm", "incoming_session"))
-    app_config: AppConfig | None = runtime.get().config.get().app(SYLK, "firebase")
+    app_config: AppConfig | None = api.current_runtime().config.get().app(SYLK, "firebase")
     assert app_config is not None
     service = service_for(app_config)
     assert isinstance(service, FcmService)
@@ -159,7 +159,7 @@ def test_a_refused_service_account_is_a_clear_502_not_a_crash(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
     account_file.write_text(json.dumps(info))
-    runtime.reset(settings_for(config_dir))
+    api.reset_runtime(settings_for(config_dir))
     with Client(app) as client:
         status, answer = call(client, "POST", "/push", body(SYLK, "fcm", "incoming_session"))
     assert status == 502
@@ -171,7 +171,7 @@ def test_a_refused_service_account_is_a_clear_502_not_a_crash(
 def test_a_wrong_fcm_url_is_not_mistaken_for_a_dead_token(config_dir: Path, fcm: FakeFcm) -> None:
     apps = (config_dir / "applications.ini").read_text()
     (config_dir / "applications.ini").write_text(apps.replace("/messages:send", "/messages:sned"))
-    runtime.reset(settings_for(config_dir))
+    api.reset_runtime(settings_for(config_dir))
     with Client(app) as client:
         status, answer = call(client, "POST", "/push", body(SYLK, "fcm", "incoming_session"))
     assert status == 404  # FCM's HTML 404: a rejection to fix in the config, not a 410

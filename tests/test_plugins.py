@@ -7,7 +7,7 @@ from pathlib import Path
 from chalice.test import Client
 
 from app import app
-from chalicelib import runtime
+from chalicelib import api
 from tests.conftest import call, settings_for
 from tests.servers.credentials import TestCredentials
 from tests.servers.fake_apns import FakeApns
@@ -54,7 +54,7 @@ def test_a_custom_app_type_is_loaded_and_a_broken_one_reported(
             + section("oops", "broken", creds, apns.url)
             + section("ghost", "nosuchtype", creds, apns.url)
         )
-        runtime.reset(settings_for(config_dir))
+        api.reset_runtime(settings_for(config_dir))
         with Client(app) as client:
             _, health = call(client, "GET", "/health")
             status, answer = call(

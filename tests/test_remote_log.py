@@ -14,7 +14,7 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib import runtime
+from chalicelib import api
 from chalicelib.remote_log import remote_log
 from tests.conftest import LINPHONE, call, settings_for
 from tests.servers.fake_apns import FakeApns
@@ -67,7 +67,7 @@ def logging_client(config_dir: Path, receiver: Receiver) -> Iterator[Client]:
         "log_remote_key = id\nlog_remote_timeout = 3\n",
     )
     (config_dir / "applications.ini").write_text(apps)
-    runtime.reset(settings_for(config_dir))
+    api.reset_runtime(settings_for(config_dir))
     with Client(app) as client:
         yield client
 

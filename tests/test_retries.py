@@ -14,7 +14,7 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib import runtime
+from chalicelib import api
 from tests.conftest import LINPHONE, SYLK, call, settings_for
 from tests.servers.credentials import TestCredentials
 from tests.servers.fake_apns import Drop, FakeApns, GoAway, Hang, Reply, Reset
@@ -34,7 +34,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 
 @pytest.fixture
 def retrying(config_dir: Path) -> Iterator[Client]:
-    runtime.reset(settings_for(config_dir, RETRY_DELAY_SCALE=SCALE))
+    api.reset_runtime(settings_for(config_dir, RETRY_DELAY_SCALE=SCALE))
     with Client(app) as client:
         yield client
 
@@ -96,7 +96,7 @@ def test_server_down_then_up(creds: TestCredentials, tmp_path: Path, fcm: FakeFc
         f"key_id = {creds.apns_key_id}\nteam_id = {creds.apns_team_id}\n"
         f"tls_ca_file = {creds.ca_cert}\n"
     )
-    runtime.reset(settings_for(config, RETRY_DELAY_SCALE=SCALE))
+    api.reset_runtime(settings_for(config, RETRY_DELAY_SCALE=SCALE))
     with Client(app) as client:
         status, answer = call(client, "POST", "/push", body(LINPHONE, "ios", None))
         assert status == 202
@@ -153,7 +153,7 @@ def test_a_deadline_that_runs_out_is_logged_as_expired(
 ) -> None:
     short_deadline_config(config_dir, apns.url, creds)
     apns.script(VOIP_TOKEN, *[Reply(500, "InternalServerError")] * 50)
-    runtime.reset(settings_for(config_dir, RETRY_DELAY_SCALE="1"))
+    api.reset_runtime(settings_for(config_dir, RETRY_DELAY_SCALE="1"))
     with Client(app) as client:
         status, _ = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
         assert status == 202
@@ -168,7 +168,7 @@ def test_tls_failure_retries_until_expired(
 ) -> None:
     with FakeApns(creds, untrusted=True, topics=(SYLK, f"{SYLK}.voip")) as untrusted:
         short_deadline_config(config_dir, untrusted.url, creds)
-        runtime.reset(settings_for(config_dir, RETRY_DELAY_SCALE="1"))
+        api.reset_runtime(settings_for(config_dir, RETRY_DELAY_SCALE="1"))
         with Client(app) as client:
             status, answer = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
             assert status == 202
@@ -183,7 +183,7 @@ def test_return_async_false_answers_202_and_pushes_from_the_queue(
     config_dir: Path, apns: FakeApns
 ) -> None:
     (config_dir / "general.ini").write_text("[server]\nreturn_async = false\n[applications]\n")
-    runtime.reset(settings_for(config_dir, RETRY_DELAY_SCALE=SCALE))
+    api.reset_runtime(settings_for(config_dir, RETRY_DELAY_SCALE=SCALE))
     with Client(app) as client:
         status, answer = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
         assert (status, answer["description"], answer["data"]) == (202, "accepted for delivery", {})

@@ -8,7 +8,7 @@ import boto3
 from chalice.test import Client
 
 from app import app
-from chalicelib import runtime
+from chalicelib import api
 from tests.conftest import LINPHONE, SYLK, call, settings_for
 from tests.servers.credentials import TestCredentials
 from tests.servers.fake_apns import FakeApns
@@ -28,7 +28,7 @@ def test_apns_certificate_from_secrets_manager(
         "apple_certificate = secretsmanager:rtc-pushserver/apns-cert\n"
         f"tls_ca_file = {creds.ca_cert}\n"
     )
-    runtime.reset(settings_for(config_dir))
+    api.reset_runtime(settings_for(config_dir))
     with Client(app) as client:
         status, answer = call(client, "GET", "/health")
         assert answer["data"]["unavailable"] == {}
@@ -45,7 +45,7 @@ def test_a_missing_secret_makes_the_app_unavailable(
         "apple_push_url = https://127.0.0.1:9\n"
         "apple_certificate = secretsmanager:rtc-pushserver/nope\n"
     )
-    runtime.reset(settings_for(config_dir))
+    api.reset_runtime(settings_for(config_dir))
     with Client(app) as client:
         status, answer = call(client, "GET", "/health")
     assert status == 200
@@ -70,7 +70,7 @@ def test_a_rotated_secret_is_read_again_after_the_pns_refuses_the_old_one(
         f"key_id = {creds.apns_key_id}\nteam_id = {creds.apns_team_id}\n"
         f"tls_ca_file = {creds.ca_cert}\n"
     )
-    runtime.reset(settings_for(config_dir))
+    api.reset_runtime(settings_for(config_dir))
     with Client(app) as client:
         status, answer = call(client, "POST", "/push", body(LINPHONE, "ios", None))
         assert status == 403

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chalicelib.runtime import Runtime
+from chalicelib.api import reset_runtime
 from chalicelib.settings import Settings
 from chalicelib.tokens.sqlite import SqliteTokenStore
 
@@ -12,7 +12,7 @@ from chalicelib.tokens.sqlite import SqliteTokenStore
 def test_defaults_need_no_account_anywhere(tmp_path: Path) -> None:
     settings = Settings.from_env({"CONFIG_DIR": str(tmp_path), "DATA_DIR": str(tmp_path / "d")})
     assert (settings.token_store, settings.retry_queue) == ("auto", "local")
-    runtime = Runtime(settings)
+    runtime = reset_runtime(settings)
     assert isinstance(runtime.tokens, SqliteTokenStore)
     assert type(runtime.retry_queue).__name__ == "LocalRetryQueue"
 

@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib import runtime
+from chalicelib import api
 from tests.conftest import LINPHONE, SYLK, call, settings_for
 from tests.servers.credentials import TestCredentials
 from tests.servers.fake_apns import Delay, FakeApns, Reply
@@ -178,6 +179,22 @@ def test_fan_out_to_50_devices_overlaps_on_one_connection(client: Client, apns: 
     assert apns.max_concurrent_streams_seen > 10
 
 
+def test_fan_out_records_each_devices_own_pns_latency(
+    client: Client, apns: FakeApns, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add(client, "fast", token=apple_token(1))
+    add(client, "slow", token=apple_token(2))
+    apns.script(apple_token(2), Delay(0.6))
+    capsys.readouterr()
+    status, _ = call(client, "POST", f"/v2/tokens/{ACCOUNT}/push", PUSH)
+    assert status == 200
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    [latencies] = [line["PnsLatency"] for line in lines if "PnsLatency" in line]
+    # the fast device's answer did not wait for the slow one's
+    assert min(latencies) < 300, latencies
+    assert max(latencies) >= 600, latencies
+
+
 def test_fan_out_on_a_fresh_token_auth_connection_respects_the_stream_limit(
     client: Client, apns: FakeApns
 ) -> None:
@@ -205,7 +222,7 @@ def test_fan_out_with_a_refused_service_account_answers_per_device(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
     account_file.write_text(json.dumps(info))
-    runtime.reset(settings_for(config_dir))
+    api.reset_runtime(settings_for(config_dir))
     with Client(app) as fresh:
         add(fresh, "tablet", platform="android", token="fcm-tablet")
         add(fresh, "desk", platform="fcm", token="fcm-desk", app_id=LINPHONE)

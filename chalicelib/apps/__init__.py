@@ -1,17 +1,15 @@
 """App types: pure builders of what to push for a request (no I/O, no clock)."""
 
 from .apple import select_token
-from .base import AppType, Notification, PayloadTooLargeError, encode
+from .base import AppType, PayloadTooLargeError
 from .fitting import fit_payload
 from .registry import APP_TYPES, app_type
 
 __all__ = [
     "APP_TYPES",
     "AppType",
-    "Notification",
     "PayloadTooLargeError",
     "app_type",
-    "encode",
     "fit_payload",
     "select_token",
 ]

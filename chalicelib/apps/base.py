@@ -1,26 +1,11 @@
-"""What every app type shares: the Notification it builds, its protocol, payload encoding."""
+"""What every app type shares: its protocol, the payload limit error, payload helpers."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..models import PushRequest
-
-# The transport sends exactly these bytes, so sizes measured here are the sizes on the wire.
-_SEPARATORS = (",", ":")
-
-
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """What an app type asks a push service to send; no transport details."""
-
-    token: str  # device token actually used (after the Apple A-B split)
-    headers: dict[str, str]  # APNs: apns-push-type/-topic/-priority/-expiration; FCM: {}
-    payload: dict[str, Any]  # APNs JSON body; FCM: {"message": {...}} (HTTP v1 shape)
-    push_type: str  # APNs push type ("voip"/"alert"/"background"); "fcm" for Firebase
+from ..notification import Notification
 
 
 class AppType(Protocol):
@@ -44,11 +29,6 @@ class PayloadTooLargeError(Exception):
         super().__init__(f"payload of {size} bytes exceeds the {limit}-byte limit")
         self.size = size
         self.limit = limit
-
-
-def encode(payload: Mapping[str, Any]) -> bytes:
-    """The request body: compact JSON, UTF-8, no ASCII escaping (smallest on the wire)."""
-    return json.dumps(payload, separators=_SEPARATORS, ensure_ascii=False).encode()
 
 
 def prune(value: dict[str, Any]) -> dict[str, Any]:

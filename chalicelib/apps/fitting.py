@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .base import PayloadTooLargeError, encode
+from ..notification import encode
+from .base import PayloadTooLargeError
 
 ELLIPSIS = "\u2026"
 

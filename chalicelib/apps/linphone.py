@@ -6,8 +6,9 @@ import time
 from typing import Any
 
 from ..models import PushRequest
+from ..notification import Notification
 from . import apple, firebase
-from .base import Notification, media_type_errors
+from .base import media_type_errors
 from .fitting import fit_payload
 
 INCOMING = "incoming_session"

@@ -6,8 +6,9 @@ import hashlib
 from typing import Any
 
 from ..models import CALL_EVENTS, PushRequest
+from ..notification import Notification
 from . import apple, firebase
-from .base import Notification, media_type_errors, prune
+from .base import media_type_errors, prune
 from .fitting import Texts, fit_payload
 
 _FCM_IMAGE = "https://icanblink.com/apple-touch-icon-180x180.png"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpcore
 
 from .. import credentials
-from ..apps.base import Notification, encode
 from ..config import AppConfig
+from ..notification import Notification, encode
 from .apns_jwt import ProviderToken
 from .base import (
     Exchange,

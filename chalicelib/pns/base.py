@@ -16,8 +16,9 @@ import json
 import os
 import ssl
 import threading
+import time
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +29,8 @@ if TYPE_CHECKING:
     import asyncio
 
 from .. import credentials
-from ..apps.base import Notification
 from ..config import AppConfig
+from ..notification import Notification
 
 CONNECT_TIMEOUT = float(os.environ.get("PNS_CONNECT_TIMEOUT", "3"))
 READ_TIMEOUT = float(os.environ.get("PNS_READ_TIMEOUT", "5"))
@@ -55,17 +56,7 @@ class Outcome:
     body: dict[str, Any] = field(default_factory=dict)
     retry_after: float | None = None
     apns_id: str | None = None
-
-    @property
-    def code(self) -> int:
-        """The status reported to the caller for this push."""
-        if self.verdict is Verdict.DELIVERED:
-            return 200
-        if self.verdict is Verdict.DEAD_TOKEN:
-            return 410
-        if self.verdict is Verdict.REJECTED and 400 <= self.status < 500:
-            return self.status
-        return 502 if self.verdict is Verdict.REJECTED else 503
+    latency_ms: float | None = None  # from sending to this outcome, this push alone
 
 
 @dataclass(frozen=True)
@@ -175,6 +166,7 @@ class PushService:
 
     def send(self, notification: Notification, apns_id: str | None = None) -> Outcome:
         """One push over the sync pool: the cheapest path for a single push."""
+        started = time.perf_counter()
         exchange = self.exchange(notification, apns_id)
         step = _advance(exchange, None)
         while isinstance(step, Prepared):
@@ -194,9 +186,10 @@ class PushService:
                         self._pool.close()
                         self._pool = None
             step = _advance(exchange, result)
-        return step
+        return _timed(step, started)
 
     async def send_async(self, notification: Notification, apns_id: str | None = None) -> Outcome:
+        started = time.perf_counter()
         exchange = self.exchange(notification, apns_id)
         if self._apool is None:
             self._apool = httpcore.AsyncConnectionPool(
@@ -213,7 +206,7 @@ class PushService:
                 result = exc
                 self._stale_async = self._stale_async or isinstance(exc, httpcore.TimeoutException)
             step = _advance(exchange, result)
-        return step
+        return _timed(step, started)
 
     async def _renew_stale_async(self) -> None:
         if self._stale_async and self._apool is not None:
@@ -239,6 +232,11 @@ def _advance(exchange: Exchange, result: Reply | TransportError | None) -> Prepa
     except StopIteration as done:
         outcome: Outcome = done.value
         return outcome
+
+
+def _timed(outcome: Outcome, started: float) -> Outcome:
+    """The outcome with the time this one push took (in a fan-out, not the whole batch's)."""
+    return replace(outcome, latency_ms=round((time.perf_counter() - started) * 1000, 1))
 
 
 def send_many(jobs: list[tuple[PushService, Notification, str | None]]) -> list[Outcome]:

@@ -11,8 +11,8 @@ import httpcore
 import httpx
 
 from .. import credentials
-from ..apps.base import Notification, encode
 from ..config import AppConfig
+from ..notification import Notification, encode
 from .base import (
     READ_TIMEOUT,
     Exchange,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.apps import Notification, app_type
+from chalicelib.apps import app_type
 from chalicelib.models import PushRequest
+from chalicelib.notification import Notification
 
 NOW = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 SEND_TIME = "2023-11-14 22:13:20"

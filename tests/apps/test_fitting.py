@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.apps import PayloadTooLargeError, encode, fit_payload
+from chalicelib.apps import PayloadTooLargeError, fit_payload
+from chalicelib.notification import encode
 
 from .factory import MESSAGE_DEADLINE, build, push_request
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.apps import APP_TYPES, Notification, app_type, encode
+from chalicelib.apps import APP_TYPES, app_type
 from chalicelib.models import PushRequest
+from chalicelib.notification import Notification, encode
 
 from .factory import MESSAGE_DEADLINE, build, push_request
 

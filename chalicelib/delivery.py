@@ -1,20 +1,24 @@
-"""The use cases: push one token (v1), and the delivery of a push job to its PNS."""
+"""The delivery of push jobs: build each notification, send it, judge the outcome, settle it
+(queue the retry, forget the dead token, log the expiry). Shared by the v1 and v2 use cases
+and the retry queue's handler."""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from . import apps, audit, remote_log
+from .answers import Answer, push_status
 from .apps import select_token
-from .apps.base import Notification, PayloadTooLargeError
-from .config import AppConfig, Config
-from .errors import ConfigError, NotFound, StorageUnavailable
-from .models import PushRequest, invalid, normalize_platform, parse
+from .apps.base import PayloadTooLargeError
+from .config import AppConfig
+from .errors import ConfigError, StorageUnavailable
+from .models import PushRequest, invalid, parse
+from .notification import Notification
 from .pns import Outcome, Verdict, credentials_refused, send_many, service_for
 from .retry import policy
 from .retry.base import RetryMessage
@@ -27,13 +31,6 @@ VERDICT_METRICS = {
     Verdict.RETRY: "PushFailedRetryable",
     Verdict.REJECTED: "PushRejected",
 }
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    description: str
-    data: dict[str, Any] | list[Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,33 +61,6 @@ class Job:
         )
 
 
-def find_app(config: Config, body: dict[str, Any]) -> AppConfig:
-    """The app a v1 request names: 404 for an unknown platform or app, as the original."""
-    app_id, platform = body.get("app-id", body.get("app_id")), body.get("platform")
-    errors = {}
-    if not isinstance(app_id, str) or not app_id:
-        errors["app-id"] = (
-            "Field required" if app_id in (None, "") else "Input should be a valid string"
-        )
-    if not isinstance(platform, str) or not platform:
-        errors["platform"] = (
-            "Field required" if platform in (None, "") else "Input should be a valid string"
-        )
-    if errors:
-        raise invalid(errors)
-    assert isinstance(app_id, str) and isinstance(platform, str)
-    normalized = normalize_platform(platform)
-    if normalized is None:
-        raise NotFound(f"'{platform}' platform is not configured", {"platform": platform})
-    app = config.app(app_id, normalized)
-    if app is None:
-        raise NotFound(
-            f"{normalized.capitalize()} {app_id} app is not configured",
-            {"app-id": app_id, "platform": normalized},
-        )
-    return app
-
-
 def validate(app: AppConfig, body: dict[str, Any]) -> PushRequest:
     """Field validation plus the app type's rules, every bad field in one message."""
     app_type = apps.app_type(app.app_type)
@@ -112,7 +82,7 @@ def result(job: Job, outcome: Outcome) -> dict[str, Any]:
     """The per-device result object of the contract (null-free)."""
     req = job.request
     data: dict[str, Any] = {
-        "code": outcome.code,
+        "code": push_status(outcome),
         "reason": outcome.reason,
         "url": outcome.url,
         "platform": job.app.platform,
@@ -154,7 +124,6 @@ def deliver(jobs: list[Job]) -> list[Outcome]:
             outcomes[index] = Outcome(Verdict.REJECTED, 0, str(exc), "")
             continue
         pending.append((index, service, notification, job.apns_id))
-    started = time.perf_counter()
     if len(pending) == 1:
         index, service, notification, apns_id = pending[0]
         outcomes[index] = service.send(notification, apns_id)
@@ -162,10 +131,9 @@ def deliver(jobs: list[Job]) -> list[Outcome]:
         sent = send_many([(s, n, a) for _, s, n, a in pending])
         for (index, *_), outcome in zip(pending, sent, strict=True):
             outcomes[index] = outcome
-    latency_ms = round((time.perf_counter() - started) * 1000, 1)
     final = [o for o in outcomes if o is not None]
     for job, outcome in zip(jobs, final, strict=True):
-        log_outcome(job, outcome, latency_ms)
+        log_outcome(job, outcome)
         if credentials_refused(job.app, outcome):
             audit.push_logged(
                 "credentials refused: read again", logging.WARNING, app_id=job.app.app_id
@@ -178,7 +146,7 @@ def deliver(jobs: list[Job]) -> list[Outcome]:
     return final
 
 
-def log_outcome(job: Job, outcome: Outcome, latency_ms: float | None = None) -> None:
+def log_outcome(job: Job, outcome: Outcome) -> None:
     req = job.request
     level = (
         logging.INFO
@@ -186,8 +154,8 @@ def log_outcome(job: Job, outcome: Outcome, latency_ms: float | None = None) -> 
         else logging.WARNING
     )
     audit.count(VERDICT_METRICS[outcome.verdict], app_id=job.app.app_id, platform=job.app.platform)
-    if latency_ms is not None and outcome.status:
-        audit.latency(latency_ms, app_id=job.app.app_id, platform=job.app.platform)
+    if outcome.latency_ms is not None and outcome.status:
+        audit.latency(outcome.latency_ms, app_id=job.app.app_id, platform=job.app.platform)
     audit.push_logged(
         f"push {outcome.verdict}",
         level,
@@ -203,7 +171,7 @@ def log_outcome(job: Job, outcome: Outcome, latency_ms: float | None = None) -> 
         status=outcome.status,
         reason=outcome.reason or None,
         apns_id=outcome.apns_id,
-        latency_ms=latency_ms,
+        latency_ms=outcome.latency_ms,
     )
 
 
@@ -295,17 +263,6 @@ def accept(rt: Runtime, jobs: list[Job]) -> Answer:
     for job in jobs:
         rt.retry_queue.enqueue(message_for(job, job.attempt), 0)
     return Answer(202, "accepted for delivery")
-
-
-def push(rt: Runtime, config: Config, body: dict[str, Any]) -> Answer:
-    """v1 `POST /push`."""
-    app = find_app(config, body)
-    job = new_job(app, validate(app, body))
-    if not config.server.return_async:
-        return accept(rt, [job])
-    [data] = settle(rt, [job], deliver([job]))
-    description = "queued for retry" if data["code"] == 202 else "push notification response"
-    return Answer(data["code"], description, data)
 
 
 def redeliver(rt: Runtime, message: RetryMessage) -> None:

@@ -1,0 +1,1 @@
+"""The retry queue: its message, its backends (local thread, SQS), policy and idempotency."""

@@ -1,0 +1,64 @@
+"""The import rule of chalicelib: dependencies point one way (see docs/architecture.md)."""
+
+from __future__ import annotations
+
+import graphlib
+
+import grimp
+import pytest
+
+PACKAGE = "chalicelib"
+
+
+@pytest.fixture(scope="module")
+def graph() -> grimp.ImportGraph:
+    # every import counts, also those inside functions: they run too, just later
+    return grimp.build_graph(PACKAGE)
+
+
+@pytest.fixture(scope="module")
+def loaded() -> grimp.ImportGraph:
+    """What importing a module really runs: also the __init__ of each package above it."""
+    graph = grimp.build_graph(PACKAGE)
+    for module in graph.modules:
+        parent = module.rpartition(".")[0]
+        if parent:
+            graph.add_import(importer=module, imported=parent)
+    return graph
+
+
+def test_no_import_cycle(graph: grimp.ImportGraph) -> None:
+    # a package's own __init__ importing its modules is how Python packages work, not a cycle
+    sorter = graphlib.TopologicalSorter(
+        {
+            module: {
+                imported
+                for imported in graph.find_modules_directly_imported_by(module)
+                if not module.startswith(f"{imported}.")
+            }
+            for module in graph.modules
+        }
+    )
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        pytest.fail(f"import cycle: {' -> '.join(exc.args[1])}")
+
+
+def test_every_module_is_in_the_graph(graph: grimp.ImportGraph) -> None:
+    # a folder without __init__.py would leave its modules out of the checks above
+    assert {"chalicelib.retry.sqs", "chalicelib.tokens.sqlite"} <= graph.modules
+
+
+@pytest.mark.parametrize(
+    ("importer", "imported"),
+    [
+        ("chalicelib.pns", "chalicelib.apps"),  # a transport knows no app type
+        ("chalicelib.remote_log", "chalicelib.apps"),
+        ("chalicelib.runtime", "chalicelib.delivery"),  # the runtime knows no use case
+        ("chalicelib.runtime", "chalicelib.api"),
+    ],
+)
+def test_forbidden_import(loaded: grimp.ImportGraph, importer: str, imported: str) -> None:
+    chain = loaded.find_shortest_chain(importer=importer, imported=imported, as_packages=True)
+    assert chain is None, f"{importer} reaches {imported}: {' -> '.join(chain or ())}"
