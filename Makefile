@@ -41,9 +41,11 @@ lint: install
 STAGE ?= prod
 
 # The Lambda zip + CloudFormation in .run/package, bytecode added (see tools/compile_package.py).
+# Every fragment infra/*.json is merged into one template first (tools/merge_templates.py).
 package: install
 	rm -rf .run/package
-	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1} $(BIN)/chalice package --stage $(STAGE) --merge-template infra/resources.json .run/package >/dev/null
+	$(BIN)/python -m tools.merge_templates --stage $(STAGE) --out .run/merge-$(STAGE).json infra/*.json
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1} $(BIN)/chalice package --stage $(STAGE) --merge-template .run/merge-$(STAGE).json .run/package >/dev/null
 	$(BIN)/python -m tools.compile_package .run/package/deployment.zip
 
 # The packaged template, checked by cfn-lint.

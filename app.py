@@ -3,6 +3,7 @@
 from chalice.app import Chalice, Response, SQSEvent
 
 from chalicelib import api
+from chalicelib.settings import deploy_stage, retry_queue_name
 
 app = Chalice(app_name="rtc-pushserver", configure_logs=False)
 
@@ -64,6 +65,8 @@ def unknown_route() -> Response:
     return api.not_found(app.current_request, ROUTES)
 
 
-@app.on_sqs_message(queue="rtc-push-retries", batch_size=10, name="retry_pushes")
+# The stage's own queue: chalice package and deploy import this file with the stage's
+# environment (STAGE), so each stage's event source reads its own queue.
+@app.on_sqs_message(queue=retry_queue_name(deploy_stage()), batch_size=10, name="retry_pushes")
 def retry_pushes(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
     return api.retry_batch(event)

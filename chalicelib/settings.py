@@ -7,11 +7,23 @@ retries); a Chalice stage sets the AWS adapters through its environment variable
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+APP_NAME = "rtc-pushserver"
+
+
+def deploy_stage(env: Mapping[str, str] = os.environ) -> str:
+    """The Chalice stage this process belongs to (each stage sets STAGE)."""
+    return env.get("STAGE") or "local"
+
+
+def retry_queue_name(stage: str) -> str:
+    """The stage's retry queue, named as infra/data.json names it."""
+    return f"{APP_NAME}-{stage}-retries"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,102 @@
+"""Two stages in one account and region: the packaged templates of dev and prod name no
+physical resource alike, each function reads its own stage's queue, and each stage's IAM
+policies reach only that stage's resources."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.settings import retry_queue_name
+
+NAMED = {"TableName", "QueueName", "AlarmName", "TopicName", "FunctionName", "RoleName"}
+
+
+def package(stage: str, out: Path) -> dict[str, Any]:
+    """What `make package STAGE=...` builds, without the bytecode step."""
+    merged = out / f"merge-{stage}.json"
+    fragments = sorted(str(p) for p in Path("infra").glob("*.json"))
+    merge = [sys.executable, "-m", "tools.merge_templates", "--stage", stage, "--out", str(merged)]
+    subprocess.run([*merge, *fragments], check=True)
+    chalice = Path(sys.executable).parent / "chalice"
+    env = {**os.environ, "AWS_DEFAULT_REGION": "eu-west-1"}
+    args = ["package", "--stage", stage, "--merge-template", str(merged), str(out / stage)]
+    subprocess.run([chalice, *args], check=True, env=env, capture_output=True)
+    return dict(json.loads((out / stage / "sam.json").read_text()))
+
+
+def resolve(value: Any, stage: str) -> str:
+    """A physical name with the Stage parameter filled in (other references left as written)."""
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        value = value["Fn::Sub"]
+    return str(value).replace("${Stage}", stage)
+
+
+def physical_names(template: dict[str, Any]) -> dict[str, str]:
+    stage = template["Parameters"]["Stage"]["Default"]
+    return {
+        f"{logical}.{key}": resolve(value, stage)
+        for logical, resource in template["Resources"].items()
+        for key, value in resource.get("Properties", {}).items()
+        # a Ref names a resource CloudFormation names (unique per stack)
+        if key in NAMED and not (isinstance(value, dict) and "Ref" in value)
+    }
+
+
+def policy_resources(template: dict[str, Any]) -> list[str]:
+    found: list[str] = []
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                listed = statement["Resource"]
+                found += listed if isinstance(listed, list) else [listed]
+    return found
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("package")
+    return {stage: package(stage, out) for stage in ("dev", "prod")}
+
+
+def test_dev_and_prod_name_nothing_alike(templates: dict[str, dict[str, Any]]) -> None:
+    dev, prod = (physical_names(templates[s]) for s in ("dev", "prod"))
+    assert {"TokensTable.TableName", "RetryQueue.QueueName", "DeadLetterAlarm.AlarmName"} <= set(
+        dev
+    )
+    assert set(dev.values()).isdisjoint(prod.values())
+    for stage, names in (("dev", dev), ("prod", prod)):
+        assert all(f"-{stage}-" in name for name in names.values()), names
+
+
+def test_each_stage_reads_its_own_queue(templates: dict[str, dict[str, Any]]) -> None:
+    for stage, template in templates.items():
+        resources = template["Resources"]
+        event = resources["RetryPushes"]["Properties"]["Events"]["RetryPushesSqsEventSource"]
+        queue_arn = event["Properties"]["Queue"]["Fn::Sub"]
+        queue_name = resolve(resources["RetryQueue"]["Properties"]["QueueName"], stage)
+        assert queue_name == retry_queue_name(stage)
+        assert queue_arn.endswith(f":{queue_name}")
+        assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_each_stage_policy_reaches_only_its_stage(templates: dict[str, dict[str, Any]]) -> None:
+    for stage, template in templates.items():
+        resources = policy_resources(template)
+        assert resources
+        for arn in resources:
+            # the stage, then a separator: "dev" must not reach "devx" resources
+            assert re.search(rf"rtc-pushserver[-/]{stage}([-/:]|$)", arn), arn
+        names = physical_names(template).values()
+        for name in names:
+            if name.endswith(("-tokens", "-retries")):
+                assert any(arn.endswith((f":{name}", f"/{name}")) for arn in resources)
