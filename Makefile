@@ -24,7 +24,7 @@ run: install
 	@$(BIN)/python -m tests.servers.simulator --dir $(SIM_DIR) --apns-port $(APNS_PORT) --fcm-port $(FCM_PORT) & \
 	sim=$$!; trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
 	for _ in $$(seq 50); do [ -f $(SIM_DIR)/fcm-service-account.json ] && break; sleep 0.1; done; \
-	CONFIG_DIR=config DATA_DIR=.run/data $(BIN)/chalice local --no-autoreload --port $(PORT) --stage local
+	CONFIG_DIR=config DATA_DIR=.run/data LOG_FILE=.run/logs/pushserver.jsonl $(BIN)/chalice local --no-autoreload --port $(PORT) --stage local
 
 # The API alone, against any config directory: CONFIG_DIR=... PORT=... make serve
 serve: install

@@ -6,9 +6,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
 
 # The service name differs from the Chalice app name: Chalice and Powertools would otherwise
@@ -22,6 +26,37 @@ metrics = Metrics(
 )
 for noisy in ("httpx", "httpcore", "hpack", "h2", "botocore", "urllib3"):
     logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def log_to_file(path: Path) -> logging.Handler:
+    """Also write every line, always as JSON, to `path` (`make run`: what `pushclient trace`
+    reads locally). Its own formatter, so a readable console format leaves the file JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    formatter = LambdaPowertoolsFormatter()
+    formatter.append_keys(service=logger.service)
+    formatter.remove_keys(["location"])
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(formatter)
+    logger.addHandler(handler)
+    return handler
+
+
+if os.environ.get("LOG_FILE"):
+    log_to_file(Path(os.environ["LOG_FILE"]))
+
+
+@contextmanager
+def correlation(**fields: Any) -> Iterator[None]:
+    """Every line this thread logs inside the block carries `fields` (None ones left out),
+    including lines of modules that know nothing of the push, such as the token stores."""
+    before = dict(logger.thread_safe_get_current_keys())
+    logger.thread_safe_append_keys(**{k: v for k, v in fields.items() if v is not None})
+    try:
+        yield
+    finally:
+        # Powertools removes keys in place: start from a fresh dict instead
+        logger.thread_safe_clear_keys()
+        logger.thread_safe_append_keys(**before)
 
 
 def mask(token: str) -> str:

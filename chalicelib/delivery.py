@@ -48,6 +48,17 @@ class Job:
         """As in the original's logs: `<event>-<app-id or account>-<call-id>`."""
         return f"{self.request.event}-{self.account or self.app.app_id}-{self.request.call_id}"
 
+    def log_fields(self) -> dict[str, Any]:
+        """The correlation fields one Logs Insights query follows a push by."""
+        return {
+            "call_id": self.request.call_id,
+            "request_id": self.request_id,
+            "account": self.account,
+            "app_id": self.app.app_id,
+            "platform": self.app.platform,
+            "attempt": self.attempt,
+        }
+
     @cached_property
     def apns_id(self) -> str | None:
         """Stable across retries, so a retried push is recognisable as the same one."""
@@ -136,7 +147,7 @@ def deliver(jobs: list[Job]) -> list[Outcome]:
         log_outcome(job, outcome)
         if credentials_refused(job.app, outcome):
             audit.push_logged(
-                "credentials refused: read again", logging.WARNING, app_id=job.app.app_id
+                "credentials refused: read again", logging.WARNING, **job.log_fields()
             )
     for index, _, notification, apns_id in pending:
         job = jobs[index]
@@ -159,15 +170,10 @@ def log_outcome(job: Job, outcome: Outcome) -> None:
     audit.push_logged(
         f"push {outcome.verdict}",
         level,
-        request_id=job.request_id,
-        call_id=req.call_id,
-        app_id=job.app.app_id,
-        platform=job.app.platform,
+        **job.log_fields(),
         event=req.event,
-        account=job.account,
         device_id=req.device_id,
         token=audit.mask(req.token),
-        attempt=job.attempt,
         status=outcome.status,
         reason=outcome.reason or None,
         apns_id=outcome.apns_id,
@@ -181,7 +187,14 @@ def message_for(job: Job, attempt: int) -> RetryMessage:
         uuid.uuid5(APNS_ID_NAMESPACE, f"{job.app.app_id}\n{job.request_id}\n{job.request.token}")
     )
     return RetryMessage(
-        push_id, job.app.app_id, job.app.platform, req, job.deadline, attempt, job.account
+        push_id,
+        job.app.app_id,
+        job.app.platform,
+        req,
+        job.deadline,
+        attempt,
+        job.account,
+        job.request_id,
     )
 
 
@@ -192,10 +205,11 @@ def settle(rt: Runtime, jobs: list[Job], outcomes: list[Outcome]) -> list[dict[s
     now = time.time()
     for job, outcome in zip(jobs, outcomes, strict=True):
         data = result(job, outcome)
-        if outcome.verdict is Verdict.RETRY:
-            data.update(_queue_retry(rt, job, outcome, now))
-        elif outcome.verdict is Verdict.DEAD_TOKEN and job.account is not None:
-            _forget_device(rt, job)
+        with audit.correlation(**job.log_fields()):
+            if outcome.verdict is Verdict.RETRY:
+                data.update(_queue_retry(rt, job, outcome, now))
+            elif outcome.verdict is Verdict.DEAD_TOKEN and job.account is not None:
+                _forget_device(rt, job)
         results.append(data)
     return results
 
@@ -210,11 +224,10 @@ def _queue_retry(rt: Runtime, job: Job, outcome: Outcome, now: float) -> dict[st
     try:
         rt.retry_queue.enqueue(message_for(job, job.attempt + 1), delay)
     except StorageUnavailable as exc:
-        audit.push_logged(
-            "retry not queued", logging.ERROR, call_id=job.request.call_id, reason=str(exc)
-        )
+        audit.push_logged("retry not queued", logging.ERROR, reason=str(exc))
         return {}
     audit.count("PushRetryQueued", app_id=job.app.app_id, platform=job.app.platform)
+    audit.push_logged("retry queued", next_attempt=job.attempt + 1, delay_s=round(delay, 3))
     retry = {
         "attempt": job.attempt + 1,
         "next_attempt_in": round(delay, 3),
@@ -227,13 +240,7 @@ def _log_expired(job: Job, attempts: int, reason: str | None = None) -> None:
     """A push past its deadline: never dropped silently."""
     audit.count("PushExpired", app_id=job.app.app_id, platform=job.app.platform)
     audit.push_logged(
-        "push expired",
-        logging.WARNING,
-        request_id=job.request_id,
-        call_id=job.request.call_id,
-        app_id=job.app.app_id,
-        attempts=attempts,
-        reason=reason,
+        "push expired", logging.WARNING, **job.log_fields(), attempts=attempts, reason=reason
     )
 
 
@@ -244,18 +251,11 @@ def _forget_device(rt: Runtime, job: Job) -> None:
     try:
         removed = rt.tokens.remove_if_token(job.account, job.app.app_id, req.device_id, token)
     except StorageUnavailable as exc:
-        audit.push_logged(
-            "dead token not removed", logging.ERROR, account=job.account, reason=str(exc)
-        )
+        audit.push_logged("dead token not removed", logging.ERROR, reason=str(exc))
         return
     if removed:
         audit.count("DeviceRemoved", app_id=job.app.app_id, platform=job.app.platform)
-        audit.push_logged(
-            "device removed: token is dead",
-            account=job.account,
-            app_id=job.app.app_id,
-            device_id=req.device_id,
-        )
+        audit.push_logged("device removed: token is dead", device_id=req.device_id)
 
 
 def accept(rt: Runtime, jobs: list[Job]) -> Answer:

@@ -18,6 +18,18 @@ class RetryMessage:
     deadline: float  # epoch seconds; past it the push is logged as expired
     attempt: int  # the attempt this message makes (the inline one is 1)
     account: str | None = None
+    request_id: str | None = None  # `<event>-<app-id or account>-<call-id>`, for the logs
+
+    def log_fields(self) -> dict[str, Any]:
+        """The correlation fields of the push this message retries."""
+        return {
+            "call_id": self.request.get("call-id"),
+            "request_id": self.request_id,
+            "account": self.account,
+            "app_id": self.app_id,
+            "platform": self.platform,
+            "attempt": self.attempt,
+        }
 
     @property
     def message_id(self) -> str:

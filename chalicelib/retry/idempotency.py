@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import logging
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -36,8 +35,6 @@ if TYPE_CHECKING:
 
         def close(self) -> None: ...
 
-
-logger = logging.getLogger("chalicelib.retry")
 
 KEY_PREFIX = "rtc-pushserver.retry"  # stable across function names and code moves
 EXPIRES_AFTER = 3600  # keep a record at least as long as the longest push deadline
@@ -124,8 +121,11 @@ class IdempotentHandler:
 
     @staticmethod
     def _skipped(response: Any, idempotent_data: DataRecord) -> Any:
-        logger.info(
-            "duplicate retry message skipped: already handled (%s)", idempotent_data.idempotency_key
+        from .. import audit
+
+        audit.push_logged(
+            "duplicate retry message skipped: already handled",
+            idempotency_key=idempotent_data.idempotency_key,
         )
         return _SKIPPED
 

@@ -17,8 +17,6 @@ from collections.abc import Callable
 from .base import RetryMessage
 from .policy import MAX_DELAY
 
-logger = logging.getLogger("chalicelib.retry")
-
 _STOP = object()  # tells a worker to exit
 
 
@@ -83,7 +81,13 @@ class LocalRetryQueue:
             self._heap.clear()
             self._wakeup.notify()
         if dropped:
-            logger.warning("local retry queue closed with %d pending retries dropped", dropped)
+            from .. import audit  # the logger loads Powertools: only when there is news
+
+            audit.push_logged(
+                f"local retry queue closed with {dropped} pending retries dropped",
+                logging.WARNING,
+                dropped=dropped,
+            )
         end = time.monotonic() + timeout
         self._scheduler.join(max(0.0, end - time.monotonic()))
         for _ in self._workers:
@@ -105,6 +109,16 @@ class LocalRetryQueue:
                 self._running += 1
                 self._ready.put(message)
 
+    def _run(self, message: RetryMessage) -> None:
+        from .. import audit  # loaded by then in any server; keeps this module's import light
+
+        with audit.correlation(**message.log_fields()):
+            try:
+                self._handler(message)
+            except Exception:
+                # One bad retry must not stop the others: log it and carry on
+                audit.logger.exception("retry handler failed", extra={"push_id": message.push_id})
+
     def _work(self) -> None:
         while True:
             item = self._ready.get()
@@ -112,12 +126,7 @@ class LocalRetryQueue:
                 return
             assert isinstance(item, RetryMessage)
             try:
-                self._handler(item)
-            except Exception:
-                # One bad retry must not stop the others: log it and carry on
-                logger.exception(
-                    "retry handler failed for %s (attempt %d)", item.push_id, item.attempt
-                )
+                self._run(item)
             finally:
                 with self._wakeup:
                     self._running -= 1

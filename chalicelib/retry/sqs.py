@@ -18,8 +18,6 @@ from .base import RetryMessage
 from .idempotency import DuplicateInProgress
 from .policy import MAX_DELAY
 
-logger = logging.getLogger("chalicelib.retry")
-
 MAX_RECEIVE_COUNT = 5  # deliveries before SQS moves a message to the dead-letter queue
 VISIBILITY_TIMEOUT = 60  # seconds; keep at least 6x the consumer function's timeout
 DLQ_RETENTION = 14 * 24 * 3600  # the SQS maximum, to leave time to inspect poison messages
@@ -85,30 +83,32 @@ def consume(
     moves it to the dead-letter queue. Never raises for one record, since an exception would
     fail (and redeliver) the whole batch, including the pushes that already went out.
     """
+    from .. import audit  # the logger loads Powertools: not at import (see the module doc)
+
     failures: list[dict[str, str]] = []
     for message_id, body in records:
         try:
             message = RetryMessage.from_json(body)
         except ValueError as exc:  # json.JSONDecodeError is a ValueError too
-            logger.error(
-                "poison retry message %s: %s; body=%s", message_id, exc, json.dumps(body[:200])
+            audit.push_logged(
+                "poison retry message",
+                logging.ERROR,
+                message_id=message_id,
+                reason=str(exc),
+                body=json.dumps(body[:200]),
             )
             failures.append({"itemIdentifier": message_id})
             continue
-        try:
-            handler(message)
-        except DuplicateInProgress as exc:
-            # Another invocation holds this message; its redelivery finds the outcome
-            logger.info("retry message %s deferred: %s", message_id, exc)
-            failures.append({"itemIdentifier": message_id})
-        except Exception:
-            logger.exception(
-                "retry handler failed for message %s (%s attempt %d)",
-                message_id,
-                message.push_id,
-                message.attempt,
-            )
-            failures.append({"itemIdentifier": message_id})
+        with audit.correlation(**message.log_fields(), message_id=message_id):
+            try:
+                handler(message)
+            except DuplicateInProgress as exc:
+                # Another invocation holds this message; its redelivery finds the outcome
+                audit.push_logged("retry message deferred", reason=str(exc))
+                failures.append({"itemIdentifier": message_id})
+            except Exception:
+                audit.logger.exception("retry handler failed", extra={"push_id": message.push_id})
+                failures.append({"itemIdentifier": message_id})
     return {"batchItemFailures": failures}
 
 

@@ -18,7 +18,6 @@ is imported in the constructor only, so deployments on SQLite or DynamoDB never 
 
 from __future__ import annotations
 
-import logging
 import re
 import ssl
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,11 +25,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from ..audit import logger as log
 from ..errors import ConfigError, InvalidRequest, StorageUnavailable
 from ..models import normalize_platform
 from .base import Device
-
-log = logging.getLogger(__name__)
 
 FLAG_TABLE = "mobile_devices"
 PLAIN_PORT = 9042
@@ -221,7 +219,10 @@ def to_storage_error(exc: BaseException, action: str) -> StorageUnavailable | No
     """
     if not isinstance(exc, transient_errors()):
         return None
-    log.warning("token storage: %s failed: %s: %s", action, type(exc).__name__, exc)
+    log.warning(
+        f"token storage: {action} failed",
+        extra={"error": type(exc).__name__, "reason": str(exc)},
+    )
     return StorageUnavailable(
         f"token storage unavailable: could not {action} ({type(exc).__name__})",
         {"backend": "cassandra"},
@@ -468,10 +469,12 @@ class KeyspacesTokenStore:
                 # Ids only: tokens never reach the logs.
                 fields = _as_mapping(row)
                 log.warning(
-                    "token storage: unusable row skipped: account=%s app_id=%s device_id=%s",
-                    account,
-                    fields.get("app_id"),
-                    fields.get("device_id"),
+                    "token storage: unusable row skipped",
+                    extra={
+                        "account": account,
+                        "app_id": fields.get("app_id"),
+                        "device_id": fields.get("device_id"),
+                    },
                 )
             else:
                 found.append(device)
@@ -493,7 +496,9 @@ class KeyspacesTokenStore:
             if self._has_rows(username, domain):
                 self._run("flag", (account, "1"), "flag the account")
         except StorageUnavailable:
-            log.warning("token storage: mobile_devices flag of %s not cleaned up", account)
+            log.warning(
+                "token storage: mobile_devices flag not cleaned up", extra={"account": account}
+            )
 
 
 def _sigv4_auth(region: str | None) -> Any:

@@ -130,14 +130,14 @@ def test_handler_exception_is_logged_and_later_messages_still_run(
 
     q = LocalRetryQueue(handler, workers=1, scale=SCALE)
     try:
-        with caplog.at_level(logging.ERROR, logger="chalicelib.retry"):
+        with caplog.at_level(logging.ERROR, logger="pushserver"):
             q.enqueue(message("bad"), 0)
             q.enqueue(message("good-1"), 5)
             q.enqueue(message("bad"), 6)
             q.enqueue(message("good-2"), 10)
             assert wait_until(lambda: len(done) == 2 and q.pending() == 0)
         assert done == ["good-1", "good-2"]
-        failures = [r for r in caplog.records if r.name == "chalicelib.retry"]
+        failures = [r for r in caplog.records if r.name == "pushserver"]
         assert len(failures) == 2
         assert all(r.exc_info and "PNS exploded" in str(r.exc_info[1]) for r in failures)
     finally:
@@ -172,7 +172,7 @@ def test_close_stops_the_threads_and_drops_what_is_not_due(
     q.enqueue(message("soon"), 0)
     assert wait_until(lambda: len(recorder.got) == 1)
     q.enqueue(message("later"), 20)
-    with caplog.at_level(logging.WARNING, logger="chalicelib.retry"):
+    with caplog.at_level(logging.WARNING, logger="pushserver"):
         started = time.monotonic()
         q.close(timeout=2)
     assert time.monotonic() - started < 1
