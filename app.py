@@ -1,11 +1,20 @@
 """rtc-pushserver routes: each maps an HTTP call to one use case in chalicelib."""
 
-from chalice.app import Chalice, Response, SQSEvent
+from collections.abc import Callable
+
+from chalice.app import Chalice, Request, Response, SQSEvent
 
 from chalicelib import api
 from chalicelib.settings import deploy_stage, retry_queue_name
 
 app = Chalice(app_name="rtc-pushserver", configure_logs=False)
+
+
+@app.middleware("http")
+def envelope_chalice_errors(
+    request: Request, get_response: Callable[[Request], Response]
+) -> Response:
+    return api.unsupported_media_type(get_response(request))
 
 
 @app.route("/", methods=["GET"])
@@ -15,7 +24,7 @@ def index() -> Response:
 
 @app.route("/health", methods=["GET"])
 def health() -> Response:
-    return api.health()
+    return api.health(app.current_request)
 
 
 @app.route("/openapi.json", methods=["GET"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -60,6 +61,16 @@ def reset_runtime(settings: Settings | None = None) -> Runtime:
     return _runtime
 
 
+# The directories of an absolute path (not a URL's path: that follows a host or a colon)
+_DIRECTORIES = re.compile(r"(?<![\w:/.-])/(?:[^\s/'\"]+/)+")
+
+
+def without_paths(text: str) -> str:
+    """`text` with the directories of every server path left out: an answer may name a
+    file, never where the server keeps it."""
+    return _DIRECTORIES.sub("", text)
+
+
 def envelope(
     status: int, description: str, data: dict[str, Any] | list[Any] | None = None
 ) -> Response:
@@ -85,7 +96,7 @@ def _answer(fn: Callable[[], Answer]) -> Response:
     except ApiError as exc:
         return envelope(exc.status, exc.description, exc.data)
     except ConfigError as exc:
-        return envelope(503, f"configuration not usable: {exc}")
+        return envelope(503, without_paths(f"configuration not usable: {exc}"))
     except Exception:
         request_id = str(uuid.uuid4())
         audit.logger.exception("unexpected error", extra={"error_id": request_id})
@@ -104,6 +115,8 @@ def json_object(request: Request | None) -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"body is not valid JSON: {exc}") from None
+    except RecursionError:  # the parser's own depth guard: bad input, not a server fault
+        raise InvalidRequest("body is not valid JSON: nested too deeply") from None
     if not isinstance(body, dict):
         raise InvalidRequest("body must be a JSON object")
     return body
@@ -138,10 +151,24 @@ def index() -> Response:
     return envelope(200, "rtc-pushserver", {"version": VERSION})
 
 
-def health() -> Response:
+def unsupported_media_type(response: Response) -> Response:
+    """Chalice's own 415 (a route's content_types not matched), in the envelope."""
+    if response.status_code != 415 or not isinstance(response.body, dict):
+        return response
+    return envelope(
+        415,
+        f"unsupported media type: send the JSON body as {', '.join(CONTENT_TYPES)}",
+        {"accepted": CONTENT_TYPES},
+    )
+
+
+def health(request: Request | None) -> Response:
+    """Readiness per app. With access control on it obeys it like every route: what it
+    shows (app ids, sections, auth types, reasons) is for the operator."""
+
     def check() -> Answer:
         source = current_runtime().config
-        config = source.get()
+        config = current_config(request)
         apps = {
             f"{app.app_id} ({app.platform})": {
                 "section": app.section,
@@ -150,21 +177,21 @@ def health() -> Response:
             }
             for app in config.apps.values()
         }
-        unavailable = dict(config.broken)
+        unavailable = {section: without_paths(why) for section, why in config.broken.items()}
         for app in config.apps.values():
             try:
                 pns.service_for(app)  # builds the warm client: proves the credentials load
             except ConfigError as exc:
-                unavailable[app.section] = str(exc)
+                unavailable[app.section] = without_paths(str(exc))
                 apps.pop(f"{app.app_id} ({app.platform})", None)
         data = {
             "version": VERSION,
             "apps": apps,
             "unavailable": unavailable,
-            "warnings": config.warnings,
+            "warnings": [without_paths(warning) for warning in config.warnings],
         }
         if source.error:
-            data["reload-error"] = source.error
+            data["reload-error"] = without_paths(source.error)
         return Answer(200, "degraded" if unavailable else "ok", data)
 
     return answer(check)
