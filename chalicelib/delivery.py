@@ -5,6 +5,7 @@ and the retry queue's handler."""
 from __future__ import annotations
 
 import logging
+import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -216,7 +217,11 @@ def settle(rt: Runtime, jobs: list[Job], outcomes: list[Outcome]) -> list[dict[s
 
 def _queue_retry(rt: Runtime, job: Job, outcome: Outcome, now: float) -> dict[str, Any]:
     delay = policy.next_delay(
-        job.attempt + 1, now=now, deadline=job.deadline, retry_after=outcome.retry_after
+        job.attempt + 1,
+        now=now,
+        deadline=job.deadline,
+        retry_after=outcome.retry_after,
+        draw=random.random(),  # full jitter: spreads retries, not a secret
     )
     if delay is None:
         _log_expired(job, job.attempt, outcome.reason)

@@ -1,7 +1,9 @@
-"""When to try a push again: exponential backoff, Retry-After and the push's deadline.
+"""When to try a push again: exponential backoff with full jitter, Retry-After and the push's
+deadline.
 
-Pure functions of their arguments (no clock, no randomness), so the Lambda consumer and the
-local scheduler apply the same policy and tests need no waiting.
+Pure functions of their arguments (no clock, no randomness: the caller passes the time and
+its random draw), so the Lambda consumer and the local scheduler apply the same policy and
+tests need no waiting.
 """
 
 from __future__ import annotations
@@ -9,6 +11,9 @@ from __future__ import annotations
 import math
 
 MAX_DELAY = 900  # seconds: the SQS DelaySeconds maximum, and the contract's cap
+# Less time than this left before the deadline: another attempt would land after it (SQS
+# timers count whole seconds), so the push is expired instead of queued.
+MIN_WINDOW = 1.0
 
 # 2 ** _CAP_EXPONENT already exceeds MAX_DELAY; stop there instead of building huge powers
 _CAP_EXPONENT = math.ceil(math.log2(MAX_DELAY))
@@ -33,23 +38,30 @@ def next_delay(
     now: float,
     deadline: float,
     retry_after: float | None = None,
-    jitter: float = 0.0,
+    draw: float = 1.0,
 ) -> float | None:
     """Seconds to wait before making `attempt` (the number of the next attempt), or None when
-    the push would be past `deadline` by then (expired: the caller logs and counts it).
+    the push cannot be tried again before `deadline` (expired: the caller logs and counts it).
 
-    `retry_after` is the PNS's Retry-After in seconds: the push is not due before it, so a
-    Retry-After beyond the deadline expires the push. `jitter` is extra seconds the caller drew
-    (e.g. `random.uniform(0, 1)`) to spread a burst of retries; it is added to the backoff only.
-    The result is capped at MAX_DELAY because neither SQS nor the contract allows a longer
-    single wait: a Retry-After above MAX_DELAY that still fits the deadline is tried at
-    MAX_DELAY, and the PNS answers again.
+    Full jitter: the wait is `draw` times the window, `draw` being the caller's uniform draw
+    in [0, 1] (`random.random()`; 1.0 gives the plain backoff). The window is the backoff,
+    bounded by the time left before the deadline, so the spread never makes a push late and
+    a push whose backoff passes its deadline still gets one attempt within the time it has.
+    A PNS recovering from an outage then sees the queued pushes spread over the window
+    instead of all in the same second.
+
+    `retry_after` is the PNS's Retry-After in seconds: a minimum, never shortened by the
+    draw, and a Retry-After beyond the deadline expires the push. The result is capped at
+    MAX_DELAY because neither SQS nor the contract allows a longer single wait: a Retry-After
+    above MAX_DELAY that still fits the deadline is tried at MAX_DELAY, and the PNS answers
+    again.
     """
-    if jitter < 0:
-        raise ValueError(f"jitter must not be negative, got {jitter}")
-    wanted = min(backoff(attempt) + jitter, float(MAX_DELAY))
-    if retry_after is not None:
-        wanted = max(wanted, retry_after)
-    if now + wanted > deadline:
+    if not 0.0 <= draw <= 1.0:
+        raise ValueError(f"draw must be within [0, 1], got {draw}")
+    wait = backoff(attempt)
+    left = deadline - now
+    floor = max(retry_after or 0.0, 0.0)
+    if left < min(wait, MIN_WINDOW) or floor > left:
         return None
-    return min(wanted, float(MAX_DELAY))
+    window = min(wait, left)
+    return min(max(floor, draw * window), float(MAX_DELAY))

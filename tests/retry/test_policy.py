@@ -65,9 +65,15 @@ def test_retry_after_above_the_cap_is_capped_when_the_deadline_allows() -> None:
     assert next_delay(2, now=NOW, deadline=NOW + 3600, retry_after=2000) == MAX_DELAY
 
 
-def test_backoff_beyond_the_deadline_expires_the_push() -> None:
-    # attempt 8 waits 64 s; a call push started 60 s ago has 4 s left
-    assert next_delay(8, now=NOW, deadline=NOW + 4) is None
+def test_the_deadline_bounds_the_window_instead_of_expiring_the_push() -> None:
+    # attempt 8 waits 64 s; a call push started 60 s ago has 4 s left: one more try in them
+    assert next_delay(8, now=NOW, deadline=NOW + 4) == 4.0
+    assert next_delay(8, now=NOW, deadline=NOW + 4, draw=0.5) == 2.0
+
+
+def test_less_than_a_second_left_expires_the_push() -> None:
+    assert next_delay(8, now=NOW, deadline=NOW + 0.9) is None
+    assert next_delay(2, now=NOW, deadline=NOW + 0.5) is None
 
 
 def test_delay_ending_exactly_at_the_deadline_is_allowed() -> None:
@@ -81,24 +87,32 @@ def test_push_already_past_its_deadline_expires() -> None:
 
 def test_late_attempts_of_a_long_push_are_capped() -> None:
     assert next_delay(15, now=NOW, deadline=NOW + 3600) == MAX_DELAY
-    assert next_delay(15, now=NOW, deadline=NOW + 899) is None
+    assert next_delay(15, now=NOW, deadline=NOW + 899) == 899
 
 
-def test_jitter_is_added_to_the_backoff() -> None:
-    assert next_delay(3, now=NOW, deadline=NOW + 64, jitter=0.5) == 2.5
-    # Retry-After is a floor, not something to add jitter to
-    assert next_delay(3, now=NOW, deadline=NOW + 64, retry_after=10, jitter=0.5) == 10.0
-    # jitter cannot push the delay over the cap
-    assert next_delay(20, now=NOW, deadline=NOW + 3600, jitter=5) == MAX_DELAY
+def test_full_jitter_takes_the_drawn_share_of_the_backoff() -> None:
+    assert next_delay(4, now=NOW, deadline=NOW + 64, draw=0.25) == 1.0
+    assert next_delay(4, now=NOW, deadline=NOW + 64, draw=0.0) == 0.0
+    assert next_delay(20, now=NOW, deadline=NOW + 3600, draw=0.5) == MAX_DELAY / 2
 
 
-def test_jitter_can_expire_the_push() -> None:
-    assert next_delay(3, now=NOW, deadline=NOW + 2.2, jitter=0.5) is None
+def test_retry_after_is_a_minimum_the_draw_cannot_shorten() -> None:
+    assert next_delay(3, now=NOW, deadline=NOW + 64, retry_after=10, draw=0.1) == 10.0
+    assert next_delay(6, now=NOW, deadline=NOW + 64, retry_after=3, draw=0.5) == 8.0
 
 
-def test_negative_jitter_is_refused() -> None:
-    with pytest.raises(ValueError, match="jitter"):
-        next_delay(2, now=NOW, deadline=NOW + 64, jitter=-0.1)
+def test_a_burst_of_retries_is_spread_over_the_window() -> None:
+    draws = [n / 1000 for n in range(1000)]
+    delays = [next_delay(5, now=NOW, deadline=NOW + 64, draw=d) for d in draws]
+    assert all(d is not None and 0 <= d <= 8 for d in delays)
+    per_second = [sum(1 for d in delays if d is not None and s <= d < s + 1) for s in range(8)]
+    assert max(per_second) <= 130  # about an eighth each, not all at 8 s
+
+
+@pytest.mark.parametrize("draw", [-0.1, 1.5])
+def test_a_draw_outside_0_1_is_refused(draw: float) -> None:
+    with pytest.raises(ValueError, match="draw"):
+        next_delay(2, now=NOW, deadline=NOW + 64, draw=draw)
 
 
 def test_negative_or_zero_retry_after_does_not_shorten_the_backoff() -> None:
