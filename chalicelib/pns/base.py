@@ -5,13 +5,15 @@ receives the response or the transport error, so the same policy (refresh creden
 once on a fresh connection) drives both the sync client (one push) and the async client
 (fan-out over multiplexed HTTP/2 streams).
 
-The clients are httpcore connection pools, the transport under httpx: a push needs none of
-httpx's request and response models, cookies or redirects, and skipping them cuts the CPU of
-a send by about a third (bench/results.md).
+A single push goes over one lean HTTP/2 connection (connection.py: h2 over a TLS socket,
+all of a push's frames in one write); concurrent sends go through an httpcore async pool, the
+transport under httpx, used directly because a push needs none of httpx's request and
+response models, cookies or redirects.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import ssl
@@ -21,6 +23,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import certifi
 import httpcore
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
 from .. import credentials
 from ..config import AppConfig
 from ..notification import Notification
+from .connection import Http2Connection
 
 CONNECT_TIMEOUT = float(os.environ.get("PNS_CONNECT_TIMEOUT", "3"))
 READ_TIMEOUT = float(os.environ.get("PNS_READ_TIMEOUT", "5"))
@@ -147,7 +151,7 @@ class PushService:
                 "pool": READ_TIMEOUT,
             }
         }
-        self._pool: httpcore.ConnectionPool | None = None
+        self._connection: Http2Connection | None = None
         self._apool: httpcore.AsyncConnectionPool | None = None
         self._pool_lock = threading.Lock()
         self._stale_async = False
@@ -165,26 +169,30 @@ class PushService:
         return {"headers": headers, "content": prepared.body, "extensions": self._extensions}
 
     def send(self, notification: Notification, apns_id: str | None = None) -> Outcome:
-        """One push over the sync pool: the cheapest path for a single push."""
+        """One push over the lean sync connection: the cheapest path for a single push."""
         started = time.perf_counter()
         exchange = self.exchange(notification, apns_id)
         step = _advance(exchange, None)
         while isinstance(step, Prepared):
             result: Reply | TransportError
+            host, port, path = _split(step.url)
             with self._pool_lock:
-                if self._pool is None:
-                    self._pool = httpcore.ConnectionPool(
-                        ssl_context=self._context, http2=True, keepalive_expiry=IDLE_RECONNECT
+                connection = self._connection
+                if connection is None or (connection.host, connection.port) != (host, port):
+                    if connection is not None:
+                        connection.close()
+                    connection = self._connection = Http2Connection(
+                        host,
+                        port,
+                        self._context,
+                        connect_timeout=CONNECT_TIMEOUT,
+                        read_timeout=READ_TIMEOUT,
+                        idle_reconnect=IDLE_RECONNECT,
                     )
                 try:
-                    response = self._pool.request("POST", step.url, **self._options(step))
-                    result = Reply.of(response)
+                    result = Reply(*connection.request(path, step.headers, step.body))
                 except TRANSPORT_ERRORS as exc:
                     result = exc
-                    if isinstance(exc, httpcore.TimeoutException):
-                        # a hung connection would stall the next pushes: start afresh
-                        self._pool.close()
-                        self._pool = None
             step = _advance(exchange, result)
         return _timed(step, started)
 
@@ -215,13 +223,22 @@ class PushService:
 
     def close(self) -> None:
         with self._pool_lock:
-            if self._pool is not None:
-                self._pool.close()
-                self._pool = None
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
         if self._apool is not None and _loop is not None:
             with _loop_lock:
                 _loop.run_until_complete(self._apool.aclose())
             self._apool = None
+
+
+@functools.lru_cache(maxsize=256)
+def _split(url: str) -> tuple[str, int, str]:
+    """(host, port, path) of an https URL (the config accepts no other); cached: a service
+    sends to one URL per device token, or one URL in all (FCM)."""
+    parts = urlsplit(url)
+    path = f"{parts.path}?{parts.query}" if parts.query else parts.path
+    return parts.hostname or "", parts.port or 443, path or "/"
 
 
 def _advance(exchange: Exchange, result: Reply | TransportError | None) -> Prepared | Outcome:
