@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import unicodedata
 from typing import Any
 from urllib.parse import unquote
 
@@ -12,6 +13,7 @@ from .config import Config
 from .delivery import Job, accept, deliver, new_job, settle, validate
 from .errors import InvalidRequest, NotFound
 from .models import (
+    MAX_ACCOUNT,
     AccountPushRequest,
     TokenAddRequest,
     TokenRemoveRequest,
@@ -21,15 +23,20 @@ from .models import (
 from .runtime import Runtime
 from .tokens.base import Device
 
-MAX_ACCOUNT = 255
-
 
 def account_of(raw: str) -> str:
-    account = unquote(raw).strip()
-    if not account or len(account) > MAX_ACCOUNT:
-        raise InvalidRequest(
-            f"account must be 1 to {MAX_ACCOUNT} characters", {"account": raw[:MAX_ACCOUNT]}
-        )
+    """The account of a path, URL-decoded and trimmed; 400 saying what is wrong with it."""
+    decoded = unquote(raw)
+    account = decoded.strip()
+    problem = None
+    if any(unicodedata.category(char) == "Cc" for char in decoded):
+        problem = "account must not contain control characters"
+    elif not account:
+        problem = "account is empty"
+    elif len(account) > MAX_ACCOUNT:
+        problem = f"account is {len(account)} characters long; at most {MAX_ACCOUNT} are allowed"
+    if problem:
+        raise InvalidRequest(problem, {"account": raw[:MAX_ACCOUNT]})
     return account
 
 

@@ -20,6 +20,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from .errors import InvalidRequest
@@ -40,13 +41,21 @@ EVENT_ALIASES = {"incoming_conference": "incoming_conference_request"}
 CALL_EVENTS = frozenset({"incoming_session", "incoming_conference_request"})
 
 Text = Annotated[str, StringConstraints(max_length=1024)]
-LongText = Annotated[str, StringConstraints(max_length=8192)]
+# Texts an app type shortens to fit the payload: a length the fitting would have shortened and
+# sent is never refused; the bound (the body's own limit) only stops abuse.
+FITTED_MAX = 64 * 1024
+FittedText = Annotated[
+    str,
+    StringConstraints(max_length=FITTED_MAX),
+    Field(description="shortened to fit the push service's payload limit, never refused for it"),
+]
 # APNs tokens are hex, FCM tokens base64url with ':' (an Apple "A-B" pair joins two): the
 # token becomes part of a URL path, so nothing else may pass.
 Token = Annotated[
     str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[A-Za-z0-9_:.\-]+$")
 ]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+MAX_ACCOUNT = 255  # characters of a v2 account (user@domain), decoded from the path
 
 _URN_UUID = re.compile(r"^<urn:uuid:(.+)>$")
 
@@ -73,6 +82,12 @@ PlatformName = Annotated[Platform, BeforeValidator(_platform_value)]
 DeviceId = Annotated[Id, AfterValidator(clean_device_id)]
 
 
+def present(body: dict[str, Any]) -> dict[str, Any]:
+    """The keys of `body` that have a value: a null counts as absent, so the other spelling
+    of an aliased key applies (`{"from-display-name": null, "from_display_name": "Zoe"}`)."""
+    return {key: value for key, value in body.items() if value is not None}
+
+
 def _key(name: str, *, required: bool = False, default: Any = None) -> Any:
     """A field reachable as `name` and as its underscore spelling."""
     alias = AliasChoices(name, name.replace("-", "_"))
@@ -90,6 +105,11 @@ class _Model(BaseModel):
         defer_build=True,  # built on first use: a v1 container never builds the v2 models
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_absent(cls, data: Any) -> Any:
+        return present(data) if isinstance(data, dict) else data
+
 
 class PushFields(_Model):
     """What a push says about the call or message: shared by v1 and v2 push requests."""
@@ -99,7 +119,7 @@ class PushFields(_Model):
     sip_from: Text = Field(
         validation_alias=AliasChoices("from", "sip_from"), serialization_alias="from"
     )
-    from_display_name: Text | None = _key("from-display-name")
+    from_display_name: FittedText | None = _key("from-display-name")
     to: Text = _key("to", required=True)
     media_type: MediaType | None = _key("media-type")
     reason: Text | None = _key("reason")
@@ -107,7 +127,7 @@ class PushFields(_Model):
     filename: Text | None = _key("filename")
     filetype: Text | None = _key("filetype")
     account: Text | None = _key("account")
-    content: LongText | None = _key("content")
+    content: FittedText | None = _key("content")
     content_type: Text | None = _key("content-type")
 
     @field_validator("event", mode="before")

@@ -7,7 +7,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .models import AccountPushRequest, PushRequest, TokenAddRequest, TokenRemoveRequest
+from .models import (
+    MAX_ACCOUNT,
+    AccountPushRequest,
+    PushRequest,
+    TokenAddRequest,
+    TokenRemoveRequest,
+)
 
 ENVELOPE: dict[str, Any] = {
     "type": "object",
@@ -25,30 +31,58 @@ def _body(model: type[BaseModel]) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
-def _operation(summary: str, body: type[BaseModel] | None = None, **codes: str) -> dict[str, Any]:
-    responses = {
-        code.removeprefix("s"): {
-            "description": text,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Envelope"}}},
-        }
-        for code, text in codes.items()
-    }
+def _operation(
+    summary: str, codes: dict[str, str], body: type[BaseModel] | None = None
+) -> dict[str, Any]:
+    envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/Envelope"}}}
+    responses = {code: {"description": text, "content": envelope} for code, text in codes.items()}
     operation: dict[str, Any] = {"summary": summary, "responses": responses}
     if body is not None:
         operation["requestBody"] = _body(body)
     return operation
 
 
-ACCOUNT = {"name": "account", "in": "path", "required": True, "schema": {"type": "string"}}
-DEVICE = {"name": "device", "in": "path", "required": True, "schema": {"type": "string"}}
+# Decoded from the path and trimmed: 1 to 255 characters, no control characters.
+NO_CONTROL = "[^\\u0000-\\u001f\\u007f-\\u009f]"
+ACCOUNT = {
+    "name": "account",
+    "in": "path",
+    "required": True,
+    "description": "user@domain, URL-encoded; 1 to 255 characters once decoded and trimmed",
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_ACCOUNT,
+        "pattern": f"^{NO_CONTROL}*[^\\s\\u0000-\\u001f\\u007f-\\u009f]{NO_CONTROL}*$",
+    },
+}
+DEVICE = {
+    "name": "device",
+    "in": "path",
+    "required": True,
+    "description": "a stored device-id, URL-encoded",
+    "schema": {"type": "string", "minLength": 1},
+}
+# What every route with a body can answer besides its own statuses.
+REQUEST_ERRORS = {
+    "400": "invalid request: bad JSON, or every bad field named",
+    "403": "access denied by access list",
+    "413": "body over 64 KiB",
+    "415": "body not sent as JSON (application/json, text/plain or form)",
+    "500": "unexpected error, with an error-id to find it in the log",
+    "503": "configuration or token store not usable; nothing was changed",
+}
 PUSH_CODES = {
-    "s200": "delivered (or one result per device for v2)",
-    "s202": "queued for retry, or accepted for delivery",
-    "s400": "invalid request: every bad field named",
-    "s403": "access denied by access list",
-    "s404": "unknown app, platform, account or device",
-    "s410": "dead device token",
-    "s413": "body over 64 KiB",
+    "200": "delivered (or one result per device for v2)",
+    "202": "queued for retry, or accepted for delivery",
+    "404": "unknown app, platform, account or device",
+    **REQUEST_ERRORS,
+}
+V1_PUSH_CODES = {
+    **PUSH_CODES,
+    "410": "dead device token",
+    "4XX": "the push service's own rejection status",
+    "502": "the push service refused the push (its answer in the result)",
 }
 
 
@@ -62,41 +96,47 @@ def document(version: str) -> dict[str, Any]:
     ]
     schemas = {m.__name__: m.model_json_schema(by_alias=True) for m in models}
     schemas["Envelope"] = ENVELOPE
-    push_codes = {k: v for k, v in PUSH_CODES.items() if k != "s410"}
     return {
         "openapi": "3.1.0",
         "info": {"title": "rtc-pushserver", "version": version},
         "paths": {
-            "/": {"get": _operation("liveness", s200="version")},
-            "/health": {"get": _operation("readiness: apps available or not", s200="status")},
+            "/": {"get": _operation("liveness", {"200": "version"})},
+            "/health": {
+                "get": _operation(
+                    "readiness: apps available or not (behind the access check)",
+                    {
+                        "200": "status",
+                        "403": REQUEST_ERRORS["403"],
+                        "500": REQUEST_ERRORS["500"],
+                        "503": REQUEST_ERRORS["503"],
+                    },
+                )
+            },
             "/push": {
-                "post": _operation("v1: push to the token in the body", PushRequest, **PUSH_CODES)
+                "post": _operation("v1: push to the token in the body", V1_PUSH_CODES, PushRequest)
             },
             "/v2/tokens/{account}": {
                 "parameters": [ACCOUNT],
                 "post": _operation(
                     "store a device token",
+                    {"200": "stored", "404": "unknown app", **REQUEST_ERRORS},
                     TokenAddRequest,
-                    s200="stored",
-                    s400="invalid",
-                    s404="unknown app",
                 ),
                 "delete": _operation(
                     "remove a device token",
+                    {"200": "removed", "404": "user or device not found", **REQUEST_ERRORS},
                     TokenRemoveRequest,
-                    s200="removed",
-                    s404="user or device not found",
                 ),
             },
             "/v2/tokens/{account}/push": {
                 "parameters": [ACCOUNT],
                 "post": _operation(
-                    "push to every device of the account", AccountPushRequest, **push_codes
+                    "push to every device of the account", PUSH_CODES, AccountPushRequest
                 ),
             },
             "/v2/tokens/{account}/push/{device}": {
                 "parameters": [ACCOUNT, DEVICE],
-                "post": _operation("push to one stored device", AccountPushRequest, **push_codes),
+                "post": _operation("push to one stored device", PUSH_CODES, AccountPushRequest),
             },
         },
         "components": {"schemas": schemas},

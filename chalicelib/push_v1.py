@@ -8,12 +8,13 @@ from . import delivery
 from .answers import Answer
 from .config import AppConfig, Config
 from .errors import NotFound
-from .models import invalid, normalize_platform
+from .models import invalid, normalize_platform, present
 from .runtime import Runtime
 
 
 def find_app(config: Config, body: dict[str, Any]) -> AppConfig:
     """The app a v1 request names: 404 for an unknown platform or app, as the original."""
+    body = present(body)
     app_id, platform = body.get("app-id", body.get("app_id")), body.get("platform")
     errors = {}
     if not isinstance(app_id, str) or not app_id:

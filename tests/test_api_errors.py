@@ -80,12 +80,10 @@ def test_app_type_rules_are_400(client: Client) -> None:
 
 
 def test_wrong_types_and_huge_strings_are_400(client: Client) -> None:
-    request = body(
-        SYLK, "ios", "incoming_session", silent="maybe", **{"from-display-name": "x" * 5000}
-    )
+    request = body(SYLK, "ios", "incoming_session", silent="maybe", to="x" * 5000)
     status, answer = call(client, "POST", "/push", request)
     assert status == 400
-    assert set(answer["data"]["errors"]) == {"from-display-name", "silent"}
+    assert set(answer["data"]["errors"]) == {"to", "silent"}
 
 
 def test_body_over_64_kib_is_413(client: Client) -> None:
