@@ -184,15 +184,15 @@ def test_fan_out_records_each_devices_own_pns_latency(
 ) -> None:
     add(client, "fast", token=apple_token(1))
     add(client, "slow", token=apple_token(2))
-    apns.script(apple_token(2), Delay(0.6))
+    apns.script(apple_token(2), Delay(1.0))
     capsys.readouterr()
     status, _ = call(client, "POST", f"/v2/tokens/{ACCOUNT}/push", PUSH)
     assert status == 200
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     [latencies] = [line["PnsLatency"] for line in lines if "PnsLatency" in line]
-    # the fast device's answer did not wait for the slow one's
-    assert min(latencies) < 300, latencies
-    assert max(latencies) >= 600, latencies
+    # the fast device's answer did not wait for the slow one's (the same figure for both did)
+    assert max(latencies) >= 1000, latencies
+    assert max(latencies) - min(latencies) >= 500, latencies
 
 
 def test_fan_out_on_a_fresh_token_auth_connection_respects_the_stream_limit(
