@@ -21,7 +21,7 @@ install: $(VENV)/.installed
 # The API on 127.0.0.1:$(PORT) with the sample config, and the APNs/FCM simulator it points at.
 run: install
 	@mkdir -p $(SIM_DIR)
-	@$(BIN)/python -m tests.servers.simulator --dir $(SIM_DIR) --apns-port $(APNS_PORT) --fcm-port $(FCM_PORT) & \
+	@$(BIN)/python -m fakepns.simulator --dir $(SIM_DIR) --apns-port $(APNS_PORT) --fcm-port $(FCM_PORT) & \
 	sim=$$!; trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
 	for _ in $$(seq 50); do [ -f $(SIM_DIR)/fcm-service-account.json ] && break; sleep 0.1; done; \
 	CONFIG_DIR=config DATA_DIR=.run/data LOG_FILE=.run/logs/pushserver.jsonl $(BIN)/chalice local --no-autoreload --port $(PORT) --stage local
@@ -31,7 +31,7 @@ serve: install
 	CONFIG_DIR=$(CONFIG_DIR) $(BIN)/chalice local --no-autoreload --port $(PORT) --stage local
 
 simulator: install
-	$(BIN)/python -m tests.servers.simulator --dir $(SIM_DIR) --apns-port $(APNS_PORT) --fcm-port $(FCM_PORT)
+	$(BIN)/python -m fakepns.simulator --dir $(SIM_DIR) --apns-port $(APNS_PORT) --fcm-port $(FCM_PORT)
 
 lint: install
 	$(BIN)/ruff check .

@@ -40,14 +40,14 @@ sys.path.insert(0, str(ROOT))
 
 from app import app  # noqa: E402
 from chalicelib import api  # noqa: E402
-from tests.conftest import LINPHONE, SYLK, applications_ini, settings_for  # noqa: E402
-from tests.servers.credentials import (  # noqa: E402
+from fakepns.credentials import (  # noqa: E402
     TestCredentials,
     make_credentials,
     write_service_account,
 )
-from tests.servers.fake_apns import Delay, FakeApns  # noqa: E402
-from tests.servers.fake_fcm import FakeFcm  # noqa: E402
+from fakepns.fake_apns import Delay, FakeApns  # noqa: E402
+from fakepns.fake_fcm import FakeFcm  # noqa: E402
+from fakepns.server_config import LINPHONE, SYLK, applications_ini, settings_for  # noqa: E402
 
 from .lambda_events import PUSH, LambdaContext, api_event  # noqa: E402
 

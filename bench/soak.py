@@ -15,13 +15,13 @@ from moto.server import ThreadedMotoServer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.soak_harness import SoakResult, run_soak, soak_settings, sqs_pump  # noqa: E402
 from chalicelib.retry.idempotency import create_idempotency_table  # noqa: E402
 from chalicelib.retry.sqs import create_queues  # noqa: E402
-from tests.conftest import LINPHONE, SYLK, applications_ini  # noqa: E402
-from tests.servers.credentials import make_credentials, write_service_account  # noqa: E402
-from tests.servers.fake_apns import FakeApns  # noqa: E402
-from tests.servers.fake_fcm import FakeFcm  # noqa: E402
-from tests.soak import SoakResult, run_soak, soak_settings, sqs_pump  # noqa: E402
+from fakepns.credentials import make_credentials, write_service_account  # noqa: E402
+from fakepns.fake_apns import FakeApns  # noqa: E402
+from fakepns.fake_fcm import FakeFcm  # noqa: E402
+from fakepns.server_config import LINPHONE, SYLK, applications_ini  # noqa: E402
 
 
 def line(name: str, r: SoakResult) -> str:

@@ -22,7 +22,7 @@ from chalice.test import Client
 from app import app
 from chalicelib import api
 from chalicelib.settings import Settings
-from tests.servers.fake_apns import FakeApns
+from fakepns.fake_apns import FakeApns
 
 SYLK = "com.example.sylk"
 

@@ -1,6 +1,6 @@
 """Run fake APNs and FCM locally and print every notification they receive.
 
-    python -m tests.servers.simulator --dir DIR --apns-port 8401 --fcm-port 8402
+    python -m fakepns.simulator --dir DIR --apns-port 8401 --fcm-port 8402
 
 Credentials are generated into DIR once and reused on restart, under stable
 names a committed configuration can point at: DIR/ca.pem, DIR/apns-cert.pem
@@ -107,7 +107,7 @@ class NotificationLog:
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tests.servers.simulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m fakepns.simulator", description=__doc__)
     parser.add_argument("--dir", type=Path, required=True, help="credentials + received.jsonl")
     parser.add_argument("--apns-port", type=int, default=8401)
     parser.add_argument("--fcm-port", type=int, default=8402)

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SYLK
-from tests.servers.fake_apns import FakeApns
-from tests.servers.fake_fcm import FakeFcm
+from fakepns.fake_apns import FakeApns
+from fakepns.fake_fcm import FakeFcm
+from fakepns.server_config import SYLK
 
 ROOT = Path(__file__).resolve().parent.parent
 PUSHCLIENT = [sys.executable, str(ROOT / "bin" / "pushclient")]

@@ -11,10 +11,11 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import api, delivery
-from tests.conftest import SYLK, call, settings_for
-from tests.servers.fake_apns import FakeApns, Reply
-from tests.servers.fake_fcm import FakeFcm
-from tests.servers.fake_fcm import Reply as FcmReply
+from fakepns.fake_apns import FakeApns, Reply
+from fakepns.fake_fcm import FakeFcm
+from fakepns.fake_fcm import Reply as FcmReply
+from fakepns.server_config import SYLK, settings_for
+from tests.helpers import call
 from tests.test_push_v1 import BACKGROUND_TOKEN, FCM_TOKEN, VOIP_TOKEN, body
 
 

@@ -10,8 +10,9 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import api
-from tests.conftest import call, settings_for
+from fakepns.server_config import settings_for
 from tests.gateway import gateway_event, invoke
+from tests.helpers import call
 
 DEEP = "[" * 1000 + "]" * 1000
 ROUTES = [

@@ -16,10 +16,11 @@ from chalicelib.config import AppConfig
 from chalicelib.pns import service_for
 from chalicelib.pns.apns_jwt import BUCKET_SECONDS, ProviderToken
 from chalicelib.pns.fcm import FcmService
-from tests.conftest import LINPHONE, SYLK, call, settings_for
-from tests.servers.credentials import TestCredentials
-from tests.servers.fake_apns import FakeApns, Reply
-from tests.servers.fake_fcm import FakeFcm
+from fakepns.credentials import TestCredentials
+from fakepns.fake_apns import FakeApns, Reply
+from fakepns.fake_fcm import FakeFcm
+from fakepns.server_config import LINPHONE, SYLK, settings_for
+from tests.helpers import call
 from tests.test_push_v1 import VOIP_TOKEN, body
 
 T0 = 1_789_200_000  # a bucket boundary in the past: T0 % 1800 == 0

@@ -8,9 +8,10 @@ from typing import Any
 
 from chalice.test import Client
 
-from tests.conftest import LINPHONE, SYLK, call
-from tests.servers.fake_apns import FakeApns
-from tests.servers.fake_fcm import FakeFcm
+from fakepns.fake_apns import FakeApns
+from fakepns.fake_fcm import FakeFcm
+from fakepns.server_config import LINPHONE, SYLK
+from tests.helpers import call
 
 KEYS = [
     "app-id", "platform", "event", "token", "device-id", "call-id", "from", "from-display-name",

@@ -62,3 +62,10 @@ def test_every_module_is_in_the_graph(graph: grimp.ImportGraph) -> None:
 def test_forbidden_import(loaded: grimp.ImportGraph, importer: str, imported: str) -> None:
     chain = loaded.find_shortest_chain(importer=importer, imported=imported, as_packages=True)
     assert chain is None, f"{importer} reaches {imported}: {' -> '.join(chain or ())}"
+
+
+@pytest.mark.parametrize("package", ["chalicelib", "fakepns", "bench"])
+def test_nothing_outside_the_tests_imports_them(package: str) -> None:
+    # `make run` (the simulator and the API) and the benchmarks work without the test suite
+    outside = grimp.build_graph(package, include_external_packages=True)
+    assert "tests" not in outside.modules, outside.find_modules_that_directly_import("tests")

@@ -17,8 +17,9 @@ from app import app
 from chalicelib import api, audit
 from chalicelib.retry.base import RetryMessage
 from chalicelib.retry.sqs import create_queues
-from tests.conftest import SYLK, call, settings_for
-from tests.servers.fake_apns import FakeApns, Reply
+from fakepns.fake_apns import FakeApns, Reply
+from fakepns.server_config import SYLK, settings_for
+from tests.helpers import call
 from tests.test_push_v1 import VOIP_TOKEN, body
 
 CORRELATION = ("call_id", "request_id", "app_id", "platform", "attempt")

@@ -8,9 +8,10 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import api
-from tests.conftest import call, settings_for
-from tests.servers.credentials import TestCredentials
-from tests.servers.fake_apns import FakeApns
+from fakepns.credentials import TestCredentials
+from fakepns.fake_apns import FakeApns
+from fakepns.server_config import settings_for
+from tests.helpers import call
 from tests.test_push_v1 import VOIP_TOKEN, body
 
 PLUGIN = '''

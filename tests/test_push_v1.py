@@ -14,9 +14,10 @@ from chalice.test import Client
 from chalicelib import audit
 from chalicelib.apps import app_type
 from chalicelib.models import PushRequest, normalize_platform
-from tests.conftest import LINPHONE, SYLK, call
-from tests.servers.fake_apns import FakeApns
-from tests.servers.fake_fcm import FakeFcm
+from fakepns.fake_apns import FakeApns
+from fakepns.fake_fcm import FakeFcm
+from fakepns.server_config import LINPHONE, SYLK
+from tests.helpers import call
 
 VOIP_TOKEN = "aa" * 32
 BACKGROUND_TOKEN = "bb" * 32

@@ -16,8 +16,9 @@ from chalice.test import Client
 from app import app
 from chalicelib import api
 from chalicelib.remote_log import remote_log
-from tests.conftest import LINPHONE, call, settings_for
-from tests.servers.fake_apns import FakeApns
+from fakepns.fake_apns import FakeApns
+from fakepns.server_config import LINPHONE, settings_for
+from tests.helpers import call
 from tests.test_push_v1 import VOIP_TOKEN, body
 
 

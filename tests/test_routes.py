@@ -12,7 +12,7 @@ from chalice.test import Client
 from app import ROUTES, app
 from bench.lambda_events import LambdaContext, api_event
 from chalicelib.api import METHODS
-from tests.conftest import call
+from tests.helpers import call
 from tests.test_api_errors import assert_envelope
 
 WRONG_METHODS = [

@@ -1,4 +1,4 @@
-"""Self-checks of the fake APNs / FCM servers in tests/servers.
+"""Self-checks of the fake APNs / FCM servers in fakepns.
 
 Clients are real httpx HTTP/2 clients with an explicit SSLContext trusting only
 the test CA (this machine's SSL_CERT_FILE must not matter).
@@ -27,17 +27,17 @@ from google.oauth2 import service_account
 from h2.settings import SettingCodes
 
 from chalicelib.pns.fcm import HttpxAuthRequest
-from tests.servers.credentials import (
+from fakepns.credentials import (
     GOOGLE_TOKEN_AUDIENCE,
     TestCredentials,
     service_account_email,
     write_service_account,
 )
-from tests.servers.fake_apns import FakeApns, GoAway, Hang, Reply
-from tests.servers.fake_fcm import FakeFcm
-from tests.servers.fake_fcm import Reply as FcmReply
-from tests.servers.fcm_oauth import FCM_SCOPE, GRANT_TYPE
-from tests.servers.tls import client_context
+from fakepns.fake_apns import FakeApns, GoAway, Hang, Reply
+from fakepns.fake_fcm import FakeFcm
+from fakepns.fake_fcm import Reply as FcmReply
+from fakepns.fcm_oauth import FCM_SCOPE, GRANT_TYPE
+from fakepns.tls import client_context
 
 DEVICE = "a1b2c3d4" * 8
 BUNDLE = "com.example.sylk"

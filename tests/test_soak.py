@@ -8,10 +8,10 @@ from pathlib import Path
 
 import boto3
 
+from bench.soak_harness import run_soak, soak_settings, sqs_pump
 from chalicelib.retry.idempotency import create_idempotency_table
 from chalicelib.retry.sqs import create_queues
-from tests.servers.fake_apns import FakeApns
-from tests.soak import run_soak, soak_settings, sqs_pump
+from fakepns.fake_apns import FakeApns
 
 COUNT = int(os.environ.get("SOAK_COUNT", "60"))
 

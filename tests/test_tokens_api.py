@@ -12,11 +12,12 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import api
-from tests.conftest import LINPHONE, SYLK, call, settings_for
-from tests.servers.credentials import TestCredentials
-from tests.servers.fake_apns import Delay, FakeApns, Reply
-from tests.servers.fake_fcm import FakeFcm
-from tests.servers.fake_fcm import Reply as FcmReply
+from fakepns.credentials import TestCredentials
+from fakepns.fake_apns import Delay, FakeApns, Reply
+from fakepns.fake_fcm import FakeFcm
+from fakepns.fake_fcm import Reply as FcmReply
+from fakepns.server_config import LINPHONE, SYLK, settings_for
+from tests.helpers import call
 
 ACCOUNT = "alice@example.com"
 PUSH = {
