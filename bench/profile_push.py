@@ -18,9 +18,9 @@ from pathlib import Path
 
 from app import app
 from chalicelib import api
-from tests.conftest import settings_for
-from tests.servers.credentials import make_credentials
-from tests.servers.fake_fcm import FakeFcm
+from fakepns.credentials import make_credentials
+from fakepns.fake_fcm import FakeFcm
+from fakepns.server_config import settings_for
 
 from .lambda_events import PUSH, LambdaContext, api_event
 from .run import apns_process, write_config

@@ -11,8 +11,9 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import pns
-from tests.conftest import LINPHONE, call
-from tests.servers.fake_apns import FakeApns
+from fakepns.fake_apns import FakeApns
+from fakepns.server_config import LINPHONE
+from tests.helpers import call
 from tests.test_push_v1 import body
 
 
