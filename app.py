@@ -75,7 +75,14 @@ def unknown_route() -> Response:
 
 
 # The stage's own queue: chalice package and deploy import this file with the stage's
-# environment (STAGE), so each stage's event source reads its own queue.
-@app.on_sqs_message(queue=retry_queue_name(deploy_stage()), batch_size=10, name="retry_pushes")
+# environment (STAGE), so each stage's event source reads its own queue. A batch's messages
+# are sent at once as streams of the warm connections, so a batch of 100 costs about the
+# round trip of one; gathering it for up to a second is what a retry can afford.
+@app.on_sqs_message(
+    queue=retry_queue_name(deploy_stage()),
+    batch_size=100,
+    maximum_batching_window_in_seconds=1,
+    name="retry_pushes",
+)
 def retry_pushes(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
     return api.retry_batch(event)

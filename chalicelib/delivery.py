@@ -119,9 +119,10 @@ def _prepare(job: Job) -> tuple[Notification | None, Outcome | None]:
     return notification, None
 
 
-def deliver(jobs: list[Job]) -> list[Outcome]:
+def deliver(jobs: list[Job], *, multiplexed: bool = False) -> list[Outcome]:
     """Send each job once (plus the services' immediate retry); one job goes through the
-    cheaper sync client, several through concurrent HTTP/2 streams."""
+    cheaper sync client, several through concurrent HTTP/2 streams, and so does one job
+    `multiplexed` with what other threads send (the messages of a retry batch)."""
     outcomes: list[Outcome | None] = [None] * len(jobs)
     pending: list[tuple[int, Any, Notification, str | None]] = []
     for index, job in enumerate(jobs):
@@ -136,7 +137,7 @@ def deliver(jobs: list[Job]) -> list[Outcome]:
             outcomes[index] = Outcome(Verdict.REJECTED, 0, str(exc), "")
             continue
         pending.append((index, service, notification, job.apns_id))
-    if len(pending) == 1:
+    if len(pending) == 1 and not multiplexed:
         index, service, notification, apns_id = pending[0]
         outcomes[index] = service.send(notification, apns_id)
     elif pending:
@@ -283,4 +284,4 @@ def redeliver(rt: Runtime, message: RetryMessage) -> None:
     if time.time() >= job.deadline:
         _log_expired(job, job.attempt - 1)
         return
-    settle(rt, [job], deliver([job]))
+    settle(rt, [job], deliver([job], multiplexed=True))

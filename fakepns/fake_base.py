@@ -45,6 +45,7 @@ class FakeServer(Generic[ReceivedT, AttemptT, OutcomeT]):
         self._attempts: Recorder[AttemptT] = Recorder()
         self._lock = threading.Lock()
         self._goaway_every: int | None = None
+        self._latency = 0.0
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -89,6 +90,12 @@ class FakeServer(Generic[ReceivedT, AttemptT, OutcomeT]):
         with self._lock:
             self._goaway_every = n
 
+    def latency(self, seconds: float) -> None:
+        """Answer every request `seconds` after it arrived, whatever the answer: a simulated
+        network round trip (streams of one connection wait side by side, not in turn)."""
+        with self._lock:
+            self._latency = seconds
+
     def disconnect_all(self, goaway_reason: str | None = None) -> None:
         """Close open connections: GOAWAY with that reason, or a TCP abort if None."""
         self._server.disconnect_all(GoAway(goaway_reason) if goaway_reason else None)
@@ -100,9 +107,16 @@ class FakeServer(Generic[ReceivedT, AttemptT, OutcomeT]):
         self._scripts.clear()
         self._random.clear()
         self.goaway_every(None)
+        self.latency(0.0)
         self._server.stats.reset()
 
     async def _apply(self, call: Any, outcome: OutcomeT | None) -> Action:
+        """After the simulated round trip, if any, carry out the request's outcome."""
+        if self._latency:
+            await asyncio.sleep(self._latency)
+        return await self._carry_out(call, outcome)
+
+    async def _carry_out(self, call: Any, outcome: OutcomeT | None) -> Action:
         """Carry out a scripted outcome: a reply (None: success), a delay then what follows
         it, or a transport action (hang, reset, GOAWAY, drop), recorded as such."""
         if outcome is None or isinstance(outcome, self._reply_type):
@@ -112,7 +126,7 @@ class FakeServer(Generic[ReceivedT, AttemptT, OutcomeT]):
             then = outcome.then
             if then is not None and not isinstance(then, self._outcome_types):
                 raise TypeError(f"Delay.then is not an {self._kind} outcome: {then!r}")
-            return await self._apply(call, cast(OutcomeT, then))
+            return await self._carry_out(call, cast(OutcomeT, then))
         self._record(call, action_kind(outcome), None, None)
         return cast(Action, outcome)
 

@@ -217,9 +217,10 @@ class PushService:
         return _timed(step, started)
 
     async def _renew_stale_async(self) -> None:
+        # swapped before closing: sends of other threads' batches start on the new pool
         if self._stale_async and self._apool is not None:
-            await self._apool.aclose()
-            self._apool, self._stale_async = None, False
+            stale, self._apool, self._stale_async = self._apool, None, False
+            await stale.aclose()
 
     def close(self) -> None:
         with self._pool_lock:
@@ -227,9 +228,10 @@ class PushService:
                 self._connection.close()
                 self._connection = None
         if self._apool is not None and _loop is not None:
-            with _loop_lock:
-                _loop.run_until_complete(self._apool.aclose())
-            self._apool = None
+            import asyncio
+
+            pool, self._apool = self._apool, None
+            asyncio.run_coroutine_threadsafe(pool.aclose(), _loop).result(READ_TIMEOUT)
 
 
 @functools.lru_cache(maxsize=256)
@@ -257,10 +259,14 @@ def _timed(outcome: Outcome, started: float) -> Outcome:
 
 
 def send_many(jobs: list[tuple[PushService, Notification, str | None]]) -> list[Outcome]:
-    """Send concurrently: one connection per app, many streams, bounded concurrency."""
+    """Send concurrently: one connection per app, many streams, bounded concurrency.
+
+    Safe to call from several threads at once (the retry consumer does, one thread per
+    message): every call's sends run on the one event loop, so they share its connections
+    and multiplex over them instead of waiting for each other.
+    """
     import asyncio  # only fan-out needs it: kept off the cold start of v1 pushes
 
-    global _loop
     for service in {id(s): s for s, _, _ in jobs}.values():
         service.warm_auth()
 
@@ -275,10 +281,19 @@ def send_many(jobs: list[tuple[PushService, Notification, str | None]]) -> list[
 
         return list(await asyncio.gather(*(one(*job) for job in jobs)))
 
+    return asyncio.run_coroutine_threadsafe(run(), _event_loop()).result()
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """The container's event loop, running in its own thread from first use on."""
+    import asyncio
+
+    global _loop
     with _loop_lock:
         if _loop is None:
             _loop = asyncio.new_event_loop()
-        return _loop.run_until_complete(run())
+            threading.Thread(target=_loop.run_forever, name="pns-loop", daemon=True).start()
+        return _loop
 
 
 def transport_outcome(service: str, url: str, error: TransportError) -> Outcome:

@@ -1,0 +1,61 @@
+"""The retry consumer handles a batch's messages at once, over the warm connections, and
+settles each on its own (the partial batch response names exactly the ones to redeliver)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from chalice.test import Client
+
+from app import app
+from chalicelib import api
+from chalicelib.retry.base import RetryMessage
+from tests.conftest import SYLK, settings_for
+from tests.servers.fake_apns import FakeApns, Reply
+from tests.test_push_v1 import body
+
+RTT = 0.2
+
+
+def record(n: int, attempt: int = 2) -> dict[str, Any]:
+    token = f"{n + 1:064x}"
+    request = {**body(SYLK, "apple", "incoming_session"), "token": token, "call-id": f"b-{n}"}
+    message = RetryMessage(
+        f"batch-{n}-{time.time_ns()}", SYLK, "apple", request, time.time() + 60, attempt
+    )
+    return {"messageId": f"m-{n}", "receiptHandle": f"r-{n}", "body": message.to_json()}
+
+
+def invoke(client: Client, records: list[dict[str, Any]]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    payload = client.lambda_.invoke("retry_pushes", {"Records": records}).payload
+    return time.perf_counter() - started, payload
+
+
+def test_a_batch_of_10_against_a_200_ms_pns_takes_under_3_round_trips(
+    config_dir: Path, apns: FakeApns
+) -> None:
+    api.reset_runtime(settings_for(config_dir))
+    with Client(app) as client:
+        invoke(client, [record(99)])  # a warm container: its connection is open
+        apns.latency(RTT)
+        seconds, payload = invoke(client, [record(n) for n in range(10)])
+    assert payload == {"batchItemFailures": []}
+    assert sorted(r.json["call-id"] for r in apns.received[1:]) == sorted(
+        f"b-{n}" for n in range(10)
+    )
+    assert seconds < 3 * RTT, f"{seconds:.2f} s for 10 retries at {RTT} s each"
+
+
+def test_each_message_is_settled_on_its_own(config_dir: Path, apns: FakeApns) -> None:
+    api.reset_runtime(settings_for(config_dir))
+    apns.script(f"{2:064x}", Reply(400, "BadTopic"))  # message 1: rejected, done with
+    records = [record(0), {"messageId": "poison", "receiptHandle": "r", "body": "{"}, record(1)]
+    records.append(record(2))
+    with Client(app) as client:
+        _, payload = invoke(client, records)
+    # only the poison record goes back to the queue; the others are settled, in any order
+    assert payload == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
+    assert sorted(r.json["call-id"] for r in apns.received) == ["b-0", "b-2"]
