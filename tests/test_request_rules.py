@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from tests.conftest import SYLK, call
-from tests.servers.fake_apns import FakeApns
-from tests.servers.fake_fcm import FakeFcm
+from fakepns.fake_apns import FakeApns
+from fakepns.fake_fcm import FakeFcm
+from fakepns.server_config import SYLK
+from tests.helpers import call
 from tests.test_push_v1 import body
 
 ACCOUNT = "/v2/tokens/alice@example.com"
