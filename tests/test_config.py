@@ -139,3 +139,22 @@ def test_a_changed_file_is_reloaded_and_a_broken_change_keeps_the_last_good(conf
     )
     assert list(source.get().apps) == [("com.example.new", "apple")]
     assert source.error is not None and "allowed_hosts" in source.error
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e309", "-5", "0", "2419201", "Infinity"])
+@pytest.mark.parametrize("option", ["call_deadline", "message_deadline", "log_remote_timeout"])
+def test_a_deadline_that_is_not_a_finite_positive_time_breaks_only_its_app(
+    config: Path, option: str, value: str
+) -> None:
+    other = APPLE.format(url="api.push.apple.com").replace("[ios]", "[other]")
+    other = other.replace("com.example.app", "com.example.other")
+    write(config, APPLE.format(url="api.push.apple.com") + f"{option} = {value}\n" + other)
+    loaded = load(config)
+    assert "more than 0 and at most 2419200 seconds" in loaded.broken["ios"]
+    assert option in loaded.broken["ios"]
+    assert list(loaded.apps) == [("com.example.other", "apple")]
+
+
+def test_a_deadline_of_four_weeks_is_accepted(config: Path) -> None:
+    write(config, APPLE.format(url="api.push.apple.com") + "message_deadline = 2419200\n")
+    assert load(config).apps[("com.example.app", "apple")].deadline("message") == 2419200.0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import configparser
 import ipaddress
+import math
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
@@ -21,6 +22,8 @@ LEGACY_FCM = (
     "the legacy FCM API was shut down by Google in 2024; use firebase_authorization_file "
     "(a service-account JSON) for FCM HTTP v1"
 )
+# Four weeks: FCM's longest time to live; no push is worth more after that.
+MAX_SECONDS = 28 * 24 * 3600
 APP_OPTIONS = frozenset(
     {
         "app_id",
@@ -129,8 +132,9 @@ def _seconds(section: configparser.SectionProxy, option: str, default: float) ->
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{option} must be a number of seconds, not {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{option} must be positive")
+    # inf/nan parse as floats; a push would then fail after its retry was queued
+    if not math.isfinite(value) or not 0 < value <= MAX_SECONDS:
+        raise ConfigError(f"{option} must be more than 0 and at most {MAX_SECONDS} seconds")
     return value
 
 
