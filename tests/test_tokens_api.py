@@ -164,6 +164,18 @@ def test_fcm_unregistered_device_is_removed(client: Client, fcm: FakeFcm) -> Non
     assert (status, answer["description"]) == (404, "Push request was not sent: user not found")
 
 
+def test_a_bare_fcm_404_keeps_the_device(client: Client, fcm: FakeFcm) -> None:
+    """NOT_FOUND "Requested entity was not found." without FCM's own UNREGISTERED detail (a
+    wrong project or URL) is a rejection, not a dead token."""
+    add(client, "tablet", platform="android", token="fcm-tablet")
+    fcm.script("fcm-tablet", FcmReply(404, None, "Requested entity was not found."))
+    status, answer = call(client, "POST", f"/v2/tokens/{ACCOUNT}/push", PUSH)
+    assert status == 200
+    assert [r["code"] for r in answer["data"]] == [404]
+    status, answer = call(client, "POST", f"/v2/tokens/{ACCOUNT}/push", PUSH)
+    assert [r["code"] for r in answer["data"]] == [200]  # still stored: pushed again
+
+
 def test_fan_out_to_50_devices_overlaps_on_one_connection(client: Client, apns: FakeApns) -> None:
     for n in range(50):
         add(client, f"dev-{n}", token=apple_token(n + 1))

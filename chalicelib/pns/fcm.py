@@ -47,8 +47,9 @@ def error_code(answer: dict[str, Any]) -> tuple[str, str]:
 def classify(status: int, code: str, message: str) -> Verdict:
     if status == 200:
         return Verdict.DELIVERED
-    # a 404 without FCM's own error (a wrong URL or project) must not cost stored tokens
-    if code == "UNREGISTERED" or (code == "NOT_FOUND" and "entity was not found" in message):
+    # Only FCM's own error detail says the token is gone: a bare 404 NOT_FOUND (a wrong URL
+    # or project, whatever its message) must not cost stored devices
+    if code == "UNREGISTERED":
         return Verdict.DEAD_TOKEN
     if code == "INVALID_ARGUMENT" and "registration token" in message.lower():
         return Verdict.DEAD_TOKEN
