@@ -149,7 +149,8 @@ class RemoteLog:
         if app.log_remote_key:
             try:
                 answer = json.loads(response.content)
-                fields[app.log_remote_key] = answer[app.log_remote_key]
+                # namespaced: a key such as `message` must not clash with a log field
+                fields[f"remote_{app.log_remote_key}"] = answer[app.log_remote_key]
             except (ValueError, KeyError, TypeError):
                 fields["reason"] = f"key {app.log_remote_key} not found in the answer"
         audit.push_logged(

@@ -29,6 +29,7 @@ class Receiver:
         self.posts: list[tuple[str, dict[str, Any]]] = []
         self.statuses: list[int] = []
         self.delay = 0.0
+        self.answer_fields: dict[str, Any] = {}
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -38,7 +39,8 @@ class Receiver:
                 time.sleep(receiver.delay)
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 receiver.posts.append((self.path, data))
-                answer = json.dumps({"id": len(receiver.posts)}).encode()
+                fields = {"id": len(receiver.posts), **receiver.answer_fields}
+                answer = json.dumps(fields).encode()
                 self.send_response(status)
                 self.send_header("content-length", str(len(answer)))
                 self.end_headers()
@@ -101,7 +103,7 @@ def test_every_push_is_posted_to_each_url_with_credentials_redacted(
     assert VOIP_TOKEN in json.dumps(entry)  # the device token itself is what operators search
     # log_remote_key: the receiver's answer field is logged
     sent_logs = [r for r in caplog.records if r.getMessage() == "remote log sent"]
-    assert sorted(r.__dict__["id"] for r in sent_logs) == [1, 2]
+    assert sorted(r.__dict__["remote_id"] for r in sent_logs) == [1, 2]
 
 
 def test_a_failing_receiver_is_retried_and_never_slows_the_push(
@@ -115,3 +117,23 @@ def test_a_failing_receiver_is_retried_and_never_slows_the_push(
     assert time.monotonic() - started < 0.9  # the answer did not wait for the receiver
     assert remote_log.drain(timeout=10)
     assert [path for path, _ in receiver.posts] == ["/log1", "/log1", "/log2"]
+
+
+@pytest.mark.parametrize("key", ["message", "call_id", "level", "msg"])
+def test_a_receiver_key_named_like_a_log_field_is_logged_under_its_own_name(
+    config_dir: Path, receiver: Receiver, apns: FakeApns, caplog: pytest.LogCaptureFixture, key: str
+) -> None:
+    apps = (config_dir / "applications.ini").read_text()
+    apps = apps.replace(
+        "[linphone-ios]\n",
+        f"[linphone-ios]\nlog_remote_urls = {receiver.url}/log\nlog_remote_key = {key}\n",
+    )
+    (config_dir / "applications.ini").write_text(apps)
+    receiver.answer_fields = {key: "stored"}
+    api.reset_runtime(settings_for(config_dir))
+    with Client(app) as client:
+        for _ in range(2):  # the thread must survive the first answer
+            assert call(client, "POST", "/push", body(LINPHONE, "ios", None))[0] == 200
+            assert remote_log.drain()
+    sent = [r for r in caplog.records if r.getMessage() == "remote log sent"]
+    assert [r.__dict__[f"remote_{key}"] for r in sent] == ["stored", "stored"]
