@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -42,16 +43,33 @@ class RetryMessage:
     @classmethod
     def from_json(cls, text: str) -> RetryMessage:
         """ValueError when `text` is not a retry message (a poison message)."""
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except RecursionError:
+            raise ValueError("retry message is nested too deeply") from None
         if not isinstance(data, dict):
             raise ValueError("retry message is not a JSON object")
         try:
             message = cls(**data)
         except TypeError as exc:
             raise ValueError(f"not a retry message: {exc}") from None
-        if not isinstance(message.request, dict) or not isinstance(message.attempt, int):
-            raise ValueError("retry message has a malformed request or attempt")
+        if not message.well_formed():
+            raise ValueError("retry message has a field of the wrong type")
         return message
+
+    def well_formed(self) -> bool:
+        texts = (self.push_id, self.app_id, self.platform)
+        return (
+            all(isinstance(text, str) for text in texts)
+            and isinstance(self.request, dict)
+            and isinstance(self.deadline, (int, float))
+            and not isinstance(self.deadline, bool)
+            and math.isfinite(self.deadline)
+            and isinstance(self.attempt, int)
+            and not isinstance(self.attempt, bool)
+            and self.attempt >= 1
+            and (self.account is None or isinstance(self.account, str))
+        )
 
 
 class RetryQueue(Protocol):

@@ -69,14 +69,23 @@ class SqsRetryQueue:
             ) from exc
 
 
-def event_records(event: Iterable[Any]) -> Iterator[tuple[str, str]]:
-    """(messageId, body) of each record of a Chalice SQSEvent (SQSRecord has no message_id)."""
-    for record in event:
-        yield record.to_dict()["messageId"], record.body
+def event_records(event: Any) -> Iterator[tuple[str | None, Any]]:
+    """(messageId, body) of each record of a Chalice SQSEvent, read from the raw event:
+    Chalice's SQSRecord raises for a record without a body, which would fail the batch."""
+    records = event.to_dict().get("Records")
+    for record in records if isinstance(records, list) else ():
+        if not isinstance(record, dict):
+            yield None, None
+            continue
+        message_id = record.get("messageId")
+        yield (
+            (message_id if isinstance(message_id, str) and message_id else None),
+            record.get("body"),
+        )
 
 
 def consume(
-    records: Iterable[tuple[str, str]], handler: Callable[[RetryMessage], object]
+    records: Iterable[tuple[str | None, Any]], handler: Callable[[RetryMessage], object]
 ) -> dict[str, list[dict[str, str]]]:
     """Run `handler` on each (messageId, body), all at once, and return the Lambda partial
     batch response.
@@ -94,7 +103,14 @@ def consume(
 
     parsed: list[tuple[str, RetryMessage | None]] = []
     for message_id, body in records:
+        if message_id is None:
+            # Nothing to name in batchItemFailures (a bad name fails the whole batch), and
+            # no SQS record lacks one: logged and left out, its neighbours go on
+            audit.push_logged("retry record without a messageId skipped", logging.ERROR)
+            continue
         try:
+            if not isinstance(body, str):
+                raise ValueError(f"record body is {type(body).__name__}, not a string")
             parsed.append((message_id, RetryMessage.from_json(body)))
         except ValueError as exc:  # json.JSONDecodeError is a ValueError too
             audit.push_logged(
@@ -102,7 +118,7 @@ def consume(
                 logging.ERROR,
                 message_id=message_id,
                 reason=str(exc),
-                body=json.dumps(body[:200]),
+                body=json.dumps(body[:200] if isinstance(body, str) else repr(body)[:200]),
             )
             parsed.append((message_id, None))
 
