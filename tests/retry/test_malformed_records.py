@@ -14,8 +14,8 @@ from chalice.test import Client
 from app import app
 from chalicelib import api
 from chalicelib.retry.base import RetryMessage
-from tests.conftest import SYLK, settings_for
-from tests.servers.fake_apns import FakeApns
+from fakepns.fake_apns import FakeApns
+from fakepns.server_config import SYLK, settings_for
 from tests.test_push_v1 import VOIP_TOKEN
 
 
