@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 
-from chalice.app import Chalice, Request, Response, SQSEvent
+from chalice.app import Chalice, CloudWatchEvent, Rate, Request, Response, SQSEvent
 
 from chalicelib import api
 from chalicelib.settings import deploy_stage, retry_queue_name
@@ -86,3 +86,8 @@ def unknown_route() -> Response:
 )
 def retry_pushes(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
     return api.retry_batch(event)
+
+
+@app.schedule(Rate(1, unit=Rate.DAYS), name="check_credentials")
+def check_credentials(event: CloudWatchEvent) -> None:
+    api.check_credentials()

@@ -17,7 +17,7 @@ from typing import Any
 
 from chalice.app import Request, Response, SQSEvent
 
-from . import audit, delivery, devices, pns, push_v1
+from . import audit, delivery, devices, expiry, pns, push_v1
 from .answers import Answer
 from .config import Config
 from .errors import ApiError, ConfigError, Forbidden, InvalidRequest, PayloadTooLarge
@@ -169,7 +169,7 @@ def health(request: Request | None) -> Response:
     def check() -> Answer:
         source = current_runtime().config
         config = current_config(request)
-        apps = {
+        apps: dict[str, dict[str, Any]] = {
             f"{app.app_id} ({app.platform})": {
                 "section": app.section,
                 "type": app.app_type,
@@ -178,17 +178,28 @@ def health(request: Request | None) -> Response:
             for app in config.apps.values()
         }
         unavailable = {section: without_paths(why) for section, why in config.broken.items()}
+        warnings = [without_paths(warning) for warning in config.warnings]
         for app in config.apps.values():
+            name = f"{app.app_id} ({app.platform})"
             try:
                 pns.service_for(app)  # builds the warm client: proves the credentials load
+                certificate = expiry.certificate_expiry(app)
             except ConfigError as exc:
                 unavailable[app.section] = without_paths(str(exc))
-                apps.pop(f"{app.app_id} ({app.platform})", None)
+                apps.pop(name, None)
+                continue
+            if certificate is not None:
+                apps[name]["certificate"] = certificate.as_data()
+                if certificate.expires_soon:
+                    warnings.append(
+                        f"{app.section}: APNs certificate expires in {certificate.days_left} "
+                        f"days ({certificate.not_after:%Y-%m-%d})"
+                    )
         data = {
             "version": VERSION,
             "apps": apps,
             "unavailable": unavailable,
-            "warnings": [without_paths(warning) for warning in config.warnings],
+            "warnings": warnings,
         }
         if source.error:
             data["reload-error"] = without_paths(source.error)
@@ -266,6 +277,14 @@ def method_not_allowed(request: Request | None, routes: dict[str, list[str]]) ->
     )
     answer.headers["Allow"] = ", ".join(allowed)
     return answer
+
+
+def check_credentials() -> None:
+    """The daily scheduled check of every app's credentials (see expiry.py)."""
+    try:
+        expiry.check(current_runtime().config.get())
+    finally:
+        audit.flush()
 
 
 def retry_batch(event: SQSEvent) -> dict[str, list[dict[str, str]]]:

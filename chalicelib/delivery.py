@@ -148,6 +148,8 @@ def deliver(jobs: list[Job], *, multiplexed: bool = False) -> list[Outcome]:
     for job, outcome in zip(jobs, final, strict=True):
         log_outcome(job, outcome)
         if credentials_refused(job.app, outcome):
+            audit.count("CredentialsRefused", app_id=job.app.app_id, platform=job.app.platform)
+            audit.count("CredentialsRefused")  # stage-wide, for the alarm
             audit.push_logged(
                 "credentials refused: read again", logging.WARNING, **job.log_fields()
             )

@@ -92,7 +92,10 @@ def _name(common_name: str, *extra: x509.NameAttribute[str]) -> x509.Name:
 
 
 def _builder(
-    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    validity: datetime.timedelta = _VALIDITY,
 ) -> x509.CertificateBuilder:
     now = datetime.datetime.now(datetime.UTC)
     return (
@@ -102,7 +105,7 @@ def _builder(
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + _VALIDITY)
+        .not_valid_after(now + validity)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
     )
 
@@ -150,8 +153,11 @@ def _write(path: Path, data: bytes, *, secret: bool = False) -> None:
         path.chmod(0o600)
 
 
-def make_credentials(directory: Path) -> TestCredentials:
-    """Generate a fresh CA, server/client certificates and push keys into `directory`."""
+def make_credentials(
+    directory: Path, client_valid_for: datetime.timedelta = _VALIDITY
+) -> TestCredentials:
+    """Generate a fresh CA, server/client certificates and push keys into `directory`; the
+    APNs client certificate expires `client_valid_for` from now."""
     directory.mkdir(parents=True, exist_ok=True)
     creds = _paths(directory)
 
@@ -206,7 +212,7 @@ def make_credentials(directory: Path) -> TestCredentials:
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example Inc."),
     )
     client_cert = (
-        _leaf_usage(_builder(client_name, ca_name, client_key.public_key()))
+        _leaf_usage(_builder(client_name, ca_name, client_key.public_key(), client_valid_for))
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .add_extension(ca_aki, critical=False)
         .sign(ca_key, hashes.SHA256())

@@ -3,6 +3,7 @@ pointing at them, and the Chalice app with a fresh runtime."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ os.environ.setdefault("PNS_READ_TIMEOUT", "1.5")
 from chalice.test import Client
 
 from app import app
-from chalicelib import api
+from chalicelib import api, audit
 from fakepns.credentials import TestCredentials, make_credentials, write_service_account
 from fakepns.fake_apns import FakeApns
 from fakepns.fake_fcm import FakeFcm
@@ -69,3 +70,15 @@ def client(config_dir: Path) -> Iterator[Client]:
     api.reset_runtime(settings_for(config_dir))
     with Client(app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def log_file(tmp_path: Path) -> Iterator[Path]:
+    """The JSON log file every line is also written to during the test."""
+    path = tmp_path / "logs" / "pushserver.jsonl"
+    handler = audit.log_to_file(path)
+    try:
+        yield path
+    finally:
+        logging.getLogger(audit.logger.name).removeHandler(handler)
+        handler.close()

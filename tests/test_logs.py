@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +12,15 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib import api, audit
+from chalicelib import api
 from chalicelib.retry.base import RetryMessage
 from chalicelib.retry.sqs import create_queues
 from fakepns.fake_apns import FakeApns, Reply
 from fakepns.server_config import SYLK, settings_for
-from tests.helpers import call
+from tests.helpers import call, read_lines
 from tests.test_push_v1 import VOIP_TOKEN, body
 
 CORRELATION = ("call_id", "request_id", "app_id", "platform", "attempt")
-
-
-@pytest.fixture
-def log_file(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "logs" / "pushserver.jsonl"
-    handler = audit.log_to_file(path)
-    try:
-        yield path
-    finally:
-        logging.getLogger(audit.logger.name).removeHandler(handler)
-        handler.close()
 
 
 @pytest.fixture
@@ -41,15 +28,6 @@ def sqs(moto_server: str) -> Any:
     import boto3
 
     return boto3.client("sqs")
-
-
-def read_lines(path: Path, start: int = 0) -> list[dict[str, Any]]:
-    """The lines written from byte `start` on; fails on any line that is not a JSON object."""
-    with path.open("rb") as file:
-        file.seek(start)
-        lines = [json.loads(raw) for raw in file.read().splitlines() if raw.strip()]
-    assert all(isinstance(line, dict) for line in lines)
-    return lines
 
 
 def wait_for(path: Path, message: str, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:

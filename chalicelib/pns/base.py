@@ -163,6 +163,11 @@ class PushService:
     def warm_auth(self) -> None:
         """Refresh credentials before a fan-out, so no coroutine blocks the loop on it."""
 
+    def auth_refusal(self) -> str | None:
+        """Why the PNS refuses the app's credentials, asked without a push; None when it
+        grants them or cannot be asked (APNs judges a key only with a push)."""
+        return None
+
     # --- transport ---------------------------------------------------------------------------
     def _options(self, prepared: Prepared) -> dict[str, Any]:
         headers = list(prepared.headers.items())

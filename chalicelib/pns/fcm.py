@@ -143,6 +143,15 @@ class FcmService(PushService):
         with contextlib.suppress(Exception):
             self._token.get()
 
+    def auth_refusal(self) -> str | None:
+        from google.auth.exceptions import RefreshError
+
+        try:
+            self._token.get()
+        except RefreshError as exc:  # Google answered, and said no (unlike a TransportError)
+            return f"OAuth token refused: {exc}"
+        return None
+
     def exchange(self, notification: Notification, apns_id: str | None) -> Exchange:
         url = self.app.push_url
         body = encode(notification.payload)
