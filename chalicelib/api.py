@@ -23,7 +23,7 @@ from .config import Config
 from .errors import ApiError, ConfigError, Forbidden, InvalidRequest, PayloadTooLarge
 from .retry.base import RetryMessage
 from .runtime import Runtime
-from .settings import Settings
+from .settings import Settings, SettingsError
 
 MAX_BODY = 64 * 1024
 CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
@@ -32,6 +32,7 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 
 _runtime: Runtime | None = None
+_settings_error: SettingsError | None = None  # kept: logged once, answered on every call
 _runtime_lock = threading.Lock()
 
 
@@ -44,21 +45,58 @@ def _redeliver(rt: Runtime, message: RetryMessage) -> None:
 
 
 def current_runtime() -> Runtime:
-    """Built on first use and kept for the life of the warm container."""
-    global _runtime
+    """Built on first use and kept for the life of the warm container. SettingsError when
+    the environment is not usable: one ERROR line per container, the same error each call."""
+    global _runtime, _settings_error
     if _runtime is None:
         with _runtime_lock:
+            if _runtime is None and _settings_error is None:
+                try:
+                    _runtime = _start(Settings.from_env())
+                except SettingsError as exc:
+                    _settings_error = exc
+                    audit.logger.error(
+                        "settings not usable: every route answers 503",
+                        extra={"problems": exc.problems},
+                    )
             if _runtime is None:
-                _runtime = Runtime(Settings.from_env(), _redeliver)
+                assert _settings_error is not None
+                raise _settings_error
     return _runtime
 
 
-def reset_runtime(settings: Settings | None = None) -> Runtime:
-    """A fresh runtime (tests, and a process that changed its environment)."""
-    global _runtime
+def reset_runtime(settings: Settings) -> Runtime:
+    """A fresh runtime (tests, and a process that changed its settings)."""
+    global _runtime, _settings_error
     with _runtime_lock:
-        _runtime = Runtime(settings or Settings.from_env(), _redeliver)
+        _runtime, _settings_error = _start(settings), None
     return _runtime
+
+
+def forget_runtime() -> None:
+    """The next call starts again from the environment, as a cold start does."""
+    global _runtime, _settings_error
+    with _runtime_lock:
+        _runtime, _settings_error = None, None
+
+
+def _start(settings: Settings) -> Runtime:
+    audit.logger.setLevel(settings.log_level)
+    pns.configure(settings.pns)
+    return Runtime(settings, _redeliver)
+
+
+def settings_refused(error: SettingsError) -> Response:
+    return envelope(503, f"settings not usable: {error}", {"settings": error.problems})
+
+
+def usable(respond: Callable[[], Response]) -> Response:
+    """A container with unusable settings answers 503 on every route, naming the problems."""
+    try:
+        current_runtime()
+    except SettingsError as exc:
+        return settings_refused(exc)
+    return respond()
 
 
 # The directories of an absolute path (not a URL's path: that follows a host or a colon)
@@ -95,6 +133,8 @@ def _answer(fn: Callable[[], Answer]) -> Response:
         result = fn()
     except ApiError as exc:
         return envelope(exc.status, exc.description, exc.data)
+    except SettingsError as exc:
+        return settings_refused(exc)
     except ConfigError as exc:
         return envelope(503, without_paths(f"configuration not usable: {exc}"))
     except Exception:
@@ -148,7 +188,7 @@ def current_config(request: Request | None) -> Config:
 
 
 def index() -> Response:
-    return envelope(200, "rtc-pushserver", {"version": VERSION})
+    return usable(lambda: envelope(200, "rtc-pushserver", {"version": VERSION}))
 
 
 def unsupported_media_type(response: Response) -> Response:
@@ -211,8 +251,10 @@ def health(request: Request | None) -> Response:
 def openapi() -> Response:
     from .openapi import document
 
-    return Response(
-        body=document(VERSION), status_code=200, headers={"Content-Type": "application/json"}
+    return usable(
+        lambda: Response(
+            body=document(VERSION), status_code=200, headers={"Content-Type": "application/json"}
+        )
     )
 
 
@@ -260,10 +302,12 @@ def _called_path(request: Request | None) -> str:
 def not_found(request: Request | None, routes: dict[str, list[str]]) -> Response:
     path = _called_path(request)
     listing = [f"{method} {route}" for route, methods in routes.items() for method in methods]
-    return envelope(
-        404,
-        f"no route {path}; the routes are: {', '.join(listing)}",
-        {"path": path, "routes": listing},
+    return usable(
+        lambda: envelope(
+            404,
+            f"no route {path}; the routes are: {', '.join(listing)}",
+            {"path": path, "routes": listing},
+        )
     )
 
 
@@ -276,7 +320,7 @@ def method_not_allowed(request: Request | None, routes: dict[str, list[str]]) ->
         {"method": request.method, "path": path, "allowed": allowed},
     )
     answer.headers["Allow"] = ", ".join(allowed)
-    return answer
+    return usable(lambda: answer)
 
 
 def check_credentials() -> None:

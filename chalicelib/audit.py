@@ -17,7 +17,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 # The service name differs from the Chalice app name: Chalice and Powertools would otherwise
 # share one logging logger and print every line twice.
-logger = Logger(service="pushserver", level=os.environ.get("LOG_LEVEL", "INFO"))
+# The level is the settings' LOG_LEVEL, set when the container starts (api._start).
+logger = Logger(service="pushserver", level="INFO")
 logger.remove_keys(["location"])  # always this module's helper: noise on every line
 # Documented logging optimisations: a Lambda needs no process names in its records.
 logging.logProcesses = logging.logMultiprocessing = False

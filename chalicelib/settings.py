@@ -1,24 +1,36 @@
-"""Process settings from the environment: where config lives and which adapters to use.
+"""Process settings from the environment, read and validated once per container.
 
 Locally everything has an embedded default (config/ directory, SQLite tokens, in-process
-retries); a Chalice stage sets the AWS adapters through its environment variables.
+retries). Any other stage is an AWS stage: its adapters are closed choices that never fall
+back to SQLite or in-process retries, and every table or queue they need must be named.
+Every problem is collected, so one answer names all that is missing.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar, cast, get_args
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 APP_NAME = "rtc-pushserver"
+LOCAL_STAGE = "local"
+# No hyphen: "rtc-pushserver-dev-*" must not also match a stage called "dev-x".
+STAGE_PATTERN = re.compile(r"[a-z][a-z0-9]{0,15}")
+
+TokenStoreKind = Literal["auto", "sqlite", "dynamodb", "keyspaces"]
+RetryQueueKind = Literal["local", "sqs"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+Choice = TypeVar("Choice", bound=str)
 
 
 def deploy_stage(env: Mapping[str, str] = os.environ) -> str:
     """The Chalice stage this process belongs to (each stage sets STAGE)."""
-    return env.get("STAGE") or "local"
+    return env.get("STAGE") or LOCAL_STAGE
 
 
 def retry_queue_name(stage: str) -> str:
@@ -26,21 +38,75 @@ def retry_queue_name(stage: str) -> str:
     return f"{APP_NAME}-{stage}-retries"
 
 
+class SettingsError(ValueError):
+    """Settings this container cannot work with; `problems` names each one."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+@dataclass(frozen=True)
+class PnsTimeouts:
+    """Seconds: connecting to a PNS, waiting for its answer, and how long a connection may
+    sit idle before it is replaced (across a Lambda freeze a silently dropped connection
+    would otherwise cost the next push a full read timeout)."""
+
+    connect: float = 3.0
+    read: float = 5.0
+    idle_reconnect: float = 600.0
+
+
 @dataclass(frozen=True)
 class Settings:
     config_dir: Path
     config_ssm_path: str | None  # SSM parameter path holding general.ini / applications.ini
     data_dir: Path
-    # "sqlite" | "dynamodb" | "keyspaces" | "auto" (keyspaces when general.ini names hosts)
-    token_store: str
+    token_store: TokenStoreKind  # auto: keyspaces when general.ini names hosts, else sqlite
     tokens_table: str
-    retry_queue: str  # "local" | "sqs"
+    retry_queue: RetryQueueKind
     retry_queue_url: str
     config_check_interval: float
     api_key: str | None
     idempotency_table: str
     retry_delay_scale: float  # < 1 shortens in-process retry delays (demos and tests)
     cql: dict[str, str]  # CQL_* variables: port, credentials, Keyspaces region, CA file
+    stage: str = LOCAL_STAGE
+    log_level: LogLevel = "INFO"
+    pns: PnsTimeouts = field(default_factory=PnsTimeouts)
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise SettingsError(problems)
+
+    @property
+    def on_aws(self) -> bool:
+        return self.stage != LOCAL_STAGE
+
+    def problems(self) -> list[str]:
+        """What makes these settings unusable together (each value may be fine alone)."""
+        found: list[str] = []
+        stage = f"stage {self.stage}"
+        if self.on_aws and self.token_store not in ("dynamodb", "keyspaces"):
+            found.append(
+                f"TOKEN_STORE must be dynamodb or keyspaces in {stage}, not {self.token_store}:"
+                " SQLite would write into the function's read-only package"
+            )
+        if self.on_aws and self.retry_queue != "sqs":
+            found.append(
+                f"RETRY_QUEUE must be sqs in {stage}, not {self.retry_queue}:"
+                " an in-process retry dies with the invocation"
+            )
+        if self.token_store == "dynamodb" and not self.tokens_table:
+            found.append("TOKENS_TABLE is missing (TOKEN_STORE=dynamodb needs the table)")
+        if self.retry_queue == "sqs" and not self.retry_queue_url:
+            found.append("RETRY_QUEUE_URL is missing (RETRY_QUEUE=sqs needs the queue)")
+        if self.on_aws and not self.idempotency_table:
+            found.append(
+                f"IDEMPOTENCY_TABLE is missing ({stage} keeps SQS redeliveries from pushing twice)"
+            )
+        return found
 
     def keyspaces_options(self) -> dict[str, Any]:
         region = self.cql.get("CQL_SIGV4_REGION")
@@ -56,19 +122,77 @@ class Settings:
         }
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        env = dict(os.environ if env is None else env)
-        return cls(
-            config_dir=Path(env.get("CONFIG_DIR") or PROJECT_DIR / "config").resolve(),
-            config_ssm_path=env.get("CONFIG_SSM_PATH") or None,
-            data_dir=Path(env.get("DATA_DIR") or PROJECT_DIR / "var").resolve(),
-            token_store=env.get("TOKEN_STORE", "auto").lower(),
-            tokens_table=env.get("TOKENS_TABLE", "rtc-push-tokens"),
-            retry_queue=env.get("RETRY_QUEUE", "local").lower(),
-            retry_queue_url=env.get("RETRY_QUEUE_URL", ""),
-            config_check_interval=float(env.get("CONFIG_CHECK_INTERVAL", "2")),
-            api_key=env.get("API_KEY") or None,
-            idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
-            retry_delay_scale=float(env.get("RETRY_DELAY_SCALE", "1")),
-            cql={k: v for k, v in env.items() if k.startswith("CQL_") and v},
-        )
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings of `env` (default: this process); SettingsError naming every problem."""
+        read = _Reader(os.environ if env is None else env)
+        stage = read.text("STAGE") or LOCAL_STAGE
+        if not STAGE_PATTERN.fullmatch(stage):
+            read.problems.append(f"STAGE {stage!r} must be 1-16 lower-case letters and digits")
+        if stage == LOCAL_STAGE and read.text("AWS_LAMBDA_FUNCTION_NAME"):
+            # running on Lambda without a stage would quietly take every local fallback
+            read.problems.append("STAGE is missing: a Lambda function must name its stage")
+            stage = "unnamed"
+        if read.text("CQL_PORT") and not read.text("CQL_PORT").isdigit():
+            read.problems.append(f"CQL_PORT must be a port number, not {read.text('CQL_PORT')!r}")
+        fields: dict[str, Any] = {
+            "stage": stage,
+            "config_dir": Path(read.text("CONFIG_DIR") or PROJECT_DIR / "config").resolve(),
+            "config_ssm_path": read.text("CONFIG_SSM_PATH") or None,
+            "data_dir": Path(read.text("DATA_DIR") or PROJECT_DIR / "var").resolve(),
+            "token_store": read.choice("TOKEN_STORE", TokenStoreKind, "auto"),
+            "tokens_table": read.text("TOKENS_TABLE"),
+            "retry_queue": read.choice("RETRY_QUEUE", RetryQueueKind, "local"),
+            "retry_queue_url": read.text("RETRY_QUEUE_URL"),
+            "config_check_interval": read.number("CONFIG_CHECK_INTERVAL", 2),
+            "api_key": read.text("API_KEY") or None,
+            "idempotency_table": read.text("IDEMPOTENCY_TABLE"),
+            "retry_delay_scale": read.number("RETRY_DELAY_SCALE", 1),
+            "cql": {k: v for k, v in read.env.items() if k.startswith("CQL_") and v},
+            "log_level": read.choice("LOG_LEVEL", LogLevel, "INFO"),
+            "pns": PnsTimeouts(
+                connect=read.number("PNS_CONNECT_TIMEOUT", PnsTimeouts.connect, positive=True),
+                read=read.number("PNS_READ_TIMEOUT", PnsTimeouts.read, positive=True),
+                idle_reconnect=read.number("PNS_IDLE_RECONNECT", PnsTimeouts.idle_reconnect),
+            ),
+        }
+        try:
+            settings = cls(**fields)
+        except SettingsError as exc:
+            raise SettingsError(read.problems + exc.problems) from None
+        if read.problems:
+            raise SettingsError(read.problems)
+        return settings
+
+
+class _Reader:
+    """Reads variables, noting every unusable value instead of stopping at the first."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def text(self, name: str) -> str:
+        return self.env.get(name, "").strip()
+
+    def choice(self, name: str, kind: Any, default: Choice) -> Choice:
+        choices: tuple[str, ...] = get_args(kind)
+        raw = self.text(name) or default
+        value = raw.upper() if default.isupper() else raw.lower()
+        if value in choices:
+            return cast(Choice, value)
+        self.problems.append(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+        return default
+
+    def number(self, name: str, default: float, positive: bool = False) -> float:
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value) and (value > 0 if positive else value >= 0):
+            return value
+        bound = "above 0" if positive else "0 or more"
+        self.problems.append(f"{name} must be a number {bound}, not {raw!r}")
+        return default

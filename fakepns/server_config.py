@@ -60,6 +60,7 @@ def settings_for(config_dir: Path, **env: str) -> Settings:
         "CONFIG_DIR": str(config_dir),
         "DATA_DIR": str(config_dir.parent / "data"),
         "CONFIG_CHECK_INTERVAL": "0",
+        "PNS_READ_TIMEOUT": "1.5",  # short: hang tests stay quick
         **env,
     }
     return Settings.from_env(values)

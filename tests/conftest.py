@@ -4,15 +4,10 @@ pointing at them, and the Chalice app with a fresh runtime."""
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-# Short PNS timeouts keep hang tests quick; set before the push services are imported.
-os.environ.setdefault("PNS_READ_TIMEOUT", "1.5")
-
 from chalice.test import Client
 
 from app import app

@@ -239,12 +239,10 @@ def test_reset_then_dropped_connection_goes_to_the_queue_and_arrives_once(
 
 
 def test_an_idle_connection_is_replaced_before_use(
-    retrying: Client, apns: FakeApns, monkeypatch: pytest.MonkeyPatch
+    retrying: Client, apns: FakeApns, config_dir: Path
 ) -> None:
-    from chalicelib.pns import base, close_all
-
-    monkeypatch.setattr(base, "IDLE_RECONNECT", 0.3)
-    close_all()  # pools take the setting when they are made
+    # pools take the setting when they are made: configuring it closes the old ones
+    api.reset_runtime(settings_for(config_dir, RETRY_DELAY_SCALE=SCALE, PNS_IDLE_RECONNECT="0.3"))
     call(retrying, "POST", "/push", body(SYLK, "ios", "incoming_session"))
     call(retrying, "POST", "/push", body(SYLK, "ios", "incoming_session"))
     time.sleep(0.5)

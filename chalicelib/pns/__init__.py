@@ -8,6 +8,8 @@ import time
 from .. import credentials
 from ..config import AppConfig
 from ..errors import ConfigError
+from ..settings import PnsTimeouts
+from . import base
 from .base import Outcome, PushService, Verdict, send_many
 
 __all__ = [
@@ -15,6 +17,7 @@ __all__ = [
     "PushService",
     "Verdict",
     "close_all",
+    "configure",
     "credentials_refused",
     "send_many",
     "service_for",
@@ -53,6 +56,13 @@ def service_for(app: AppConfig) -> PushService:
             service.close()
         _services[key] = fresh
         return fresh
+
+
+def configure(timeouts: PnsTimeouts) -> None:
+    """The container's PNS timeouts, from its settings; services built from now on use them."""
+    if base.timeouts != timeouts:
+        base.timeouts = timeouts
+        close_all()
 
 
 def close_all() -> None:

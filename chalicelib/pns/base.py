@@ -34,13 +34,11 @@ if TYPE_CHECKING:
 from .. import credentials
 from ..config import AppConfig
 from ..notification import Notification
+from ..settings import PnsTimeouts
 from .connection import Http2Connection
 
-CONNECT_TIMEOUT = float(os.environ.get("PNS_CONNECT_TIMEOUT", "3"))
-READ_TIMEOUT = float(os.environ.get("PNS_READ_TIMEOUT", "5"))
-# A connection idle this long is replaced before use: across a Lambda freeze a silently
-# dropped connection would otherwise cost the next push a full read timeout.
-IDLE_RECONNECT = float(os.environ.get("PNS_IDLE_RECONNECT", "600"))
+# Set from the container's settings (pns.configure) before any service is built.
+timeouts = PnsTimeouts()
 MAX_CONCURRENT_SENDS = 100
 
 
@@ -145,10 +143,10 @@ class PushService:
         self._context = context
         self._extensions: dict[str, Any] = {
             "timeout": {
-                "connect": CONNECT_TIMEOUT,
-                "read": READ_TIMEOUT,
-                "write": READ_TIMEOUT,
-                "pool": READ_TIMEOUT,
+                "connect": timeouts.connect,
+                "read": timeouts.read,
+                "write": timeouts.read,
+                "pool": timeouts.read,
             }
         }
         self._connection: Http2Connection | None = None
@@ -190,9 +188,9 @@ class PushService:
                         host,
                         port,
                         self._context,
-                        connect_timeout=CONNECT_TIMEOUT,
-                        read_timeout=READ_TIMEOUT,
-                        idle_reconnect=IDLE_RECONNECT,
+                        connect_timeout=timeouts.connect,
+                        read_timeout=timeouts.read,
+                        idle_reconnect=timeouts.idle_reconnect,
                     )
                 try:
                     result = Reply(*connection.request(path, step.headers, step.body))
@@ -206,7 +204,7 @@ class PushService:
         exchange = self.exchange(notification, apns_id)
         if self._apool is None:
             self._apool = httpcore.AsyncConnectionPool(
-                ssl_context=self._context, http2=True, keepalive_expiry=IDLE_RECONNECT
+                ssl_context=self._context, http2=True, keepalive_expiry=timeouts.idle_reconnect
             )
         pool = self._apool
         step = _advance(exchange, None)
@@ -236,7 +234,7 @@ class PushService:
             import asyncio
 
             pool, self._apool = self._apool, None
-            asyncio.run_coroutine_threadsafe(pool.aclose(), _loop).result(READ_TIMEOUT)
+            asyncio.run_coroutine_threadsafe(pool.aclose(), _loop).result(timeouts.read)
 
 
 @functools.lru_cache(maxsize=256)

@@ -13,8 +13,8 @@ import httpx
 from .. import credentials
 from ..config import AppConfig
 from ..notification import Notification, encode
+from . import base
 from .base import (
-    READ_TIMEOUT,
     Exchange,
     Outcome,
     Prepared,
@@ -78,7 +78,7 @@ class HttpxAuthRequest:
 
         try:
             response = self._client.request(
-                method, url, content=body, headers=headers, timeout=timeout or READ_TIMEOUT
+                method, url, content=body, headers=headers, timeout=timeout or base.timeouts.read
             )
         except httpx.HTTPError as exc:
             raise exceptions.TransportError(str(exc)) from exc  # type: ignore[no-untyped-call]
@@ -101,7 +101,7 @@ class OAuthToken:
         self._credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
             info, scopes=[SCOPE]
         )
-        self._request = HttpxAuthRequest(httpx.Client(verify=context, timeout=READ_TIMEOUT))
+        self._request = HttpxAuthRequest(httpx.Client(verify=context, timeout=base.timeouts.read))
         self._lock = threading.Lock()
         self._invalid = False
 
