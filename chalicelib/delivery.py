@@ -14,7 +14,7 @@ from typing import Any
 
 from . import apps, audit, remote_log
 from .answers import Answer, push_status
-from .apps import select_token
+from .apps import select_token, split_token
 from .apps.base import PayloadTooLargeError
 from .config import AppConfig
 from .errors import ConfigError, StorageUnavailable
@@ -60,6 +60,11 @@ class Job:
             "attempt": self.attempt,
         }
 
+    @property
+    def token(self) -> str:
+        """The one token this push goes to (of an Apple pair, the half its event uses)."""
+        return select_token(self.request.token, self.request.event or "", self.app.platform)
+
     @cached_property
     def apns_id(self) -> str | None:
         """Stable across retries, so a retried push is recognisable as the same one."""
@@ -96,12 +101,12 @@ def result(job: Job, outcome: Outcome) -> dict[str, Any]:
     data: dict[str, Any] = {
         "code": push_status(outcome),
         "reason": outcome.reason,
-        "url": outcome.url,
+        "url": outcome.url.replace(job.token, audit.mask(job.token)),  # APNs: token in path
         "platform": job.app.platform,
         "app-id": job.app.app_id,
         "device-id": req.device_id,
         "call-id": req.call_id,
-        "token": audit.mask(select_token(req.token, req.event or "", job.app.platform)),
+        "token": audit.mask(job.token),
         "body": outcome.body,
         "apns-id": outcome.apns_id,
     }
@@ -177,7 +182,7 @@ def log_outcome(job: Job, outcome: Outcome) -> None:
         **job.log_fields(),
         event=req.event,
         device_id=req.device_id,
-        token=audit.mask(req.token),
+        token=audit.mask(job.token),
         status=outcome.status,
         reason=outcome.reason or None,
         apns_id=outcome.apns_id,
@@ -253,11 +258,22 @@ def _log_expired(job: Job, attempts: int, reason: str | None = None) -> None:
 
 
 def _forget_device(rt: Runtime, job: Job) -> None:
+    """Only the token that failed is judged, and only while the device still has it: a dead
+    regular token of an Apple pair leaves the device its VoIP token; a dead VoIP token (or
+    a device's only token) removes the device, which can no longer ring."""
     req = job.request
     assert job.account is not None and req.device_id is not None
-    token = req.token.split("-", 1)[0] if job.app.platform == "apple" else req.token
+    dead = job.token
+    voip, regular = split_token(req.token) if job.app.platform == "apple" else (req.token, None)
+    key = (job.account, job.app.app_id, req.device_id)
     try:
-        removed = rt.tokens.remove_if_token(job.account, job.app.app_id, req.device_id, token)
+        if regular is not None and dead == regular != voip:
+            if rt.tokens.forget_background_if(*key, dead):
+                audit.push_logged(
+                    "background token removed: token is dead", device_id=req.device_id
+                )
+            return
+        removed = rt.tokens.remove_if_token(*key, dead)
     except StorageUnavailable as exc:
         audit.push_logged("dead token not removed", logging.ERROR, reason=str(exc))
         return

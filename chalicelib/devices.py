@@ -9,6 +9,7 @@ from urllib.parse import unquote
 
 from . import audit
 from .answers import Answer
+from .apps import split_token
 from .config import Config
 from .delivery import Job, accept, deliver, new_job, settle, validate
 from .errors import InvalidRequest, NotFound
@@ -54,8 +55,8 @@ def add_token(rt: Runtime, config: Config, raw_account: str, body: dict[str, Any
     if config.app(req.app_id, req.platform) is None:
         raise _not_configured(req.platform, req.app_id)
     token, background = req.token, None
-    if req.platform == "apple" and "-" in token:
-        token, background = token.split("-", 1)
+    if req.platform == "apple":
+        token, background = split_token(req.token)
     device = Device(
         account,
         req.app_id,

@@ -49,10 +49,14 @@ FittedText = Annotated[
     StringConstraints(max_length=FITTED_MAX),
     Field(description="shortened to fit the push service's payload limit, never refused for it"),
 ]
-# APNs tokens are hex, FCM tokens base64url with ':' (an Apple "A-B" pair joins two): the
-# token becomes part of a URL path, so nothing else may pass.
+# APNs tokens are hex, FCM tokens base64url with ':' (an Apple "A-B" pair joins two, "A#B" in
+# the original client's older spelling): the token becomes part of a URL path, so nothing
+# else may pass, and a "#" (never sent: only one half is) only between the halves.
 Token = Annotated[
-    str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[A-Za-z0-9_:.\-]+$")
+    str,
+    StringConstraints(
+        min_length=1, max_length=1024, pattern=r"^[A-Za-z0-9_:.\-]+(#[A-Za-z0-9_:.\-]+)?$"
+    ),
 ]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 MAX_ACCOUNT = 255  # characters of a v2 account (user@domain), decoded from the path

@@ -121,7 +121,8 @@ def test_apple_push_has_the_exact_headers_and_payload(
     assert data["platform"] == "apple"
     assert data["app-id"] == app_id
     assert data["call-id"] == FIELDS["call-id"]
-    assert data["url"].endswith(f"/3/device/{token}")
+    assert data["url"].endswith(f"/3/device/...{token[-8:]}")  # masked like `token`
+    assert token not in json.dumps(answer)
 
 
 def _align_send_time(expected: dict[str, Any], got: dict[str, Any]) -> None:

@@ -160,18 +160,21 @@ def normalize_media_type(value: str | None) -> str | None:
     return value
 
 
-def select_token(token: str, platform: str, event: str | None) -> str:
-    """Pick the part of an Apple ``A-B`` token the event needs.
+def sylk_pushclient_token(token: str, platform: str, event: str | None) -> str:
+    """The half of an Apple ``A-B`` (or ``A#B``) token that the original ``sylk-pushclient``
+    sends: ``B`` (background token) for ``cancel``, ``A`` (VoIP token) for everything else.
 
-    ``A`` (VoIP token) for calls, ``B`` (background token) for ``cancel``. Tokens of other
-    platforms are sent unchanged: FCM registration tokens may contain ``-``.
+    Kept for compatibility only: this client stands in for the original one, which also
+    talks to the original server, whose v1 API sends the token it is given. The server's own
+    rule differs for ``message`` (it uses ``B``) and applies when it gets the whole pair.
+    Tokens of other platforms are sent unchanged: FCM registration tokens may contain ``-``.
     """
-    if platform.strip().lower() not in APPLE_PLATFORMS or "-" not in token:
+    if platform.strip().lower() not in APPLE_PLATFORMS:
         return token
-    voip, background = token.split("-", 1)
+    voip, _, background = token.replace("#", "-").partition("-")
     if event == "cancel":
         return background or voip
-    return voip
+    return voip or background
 
 
 # --------------------------------------------------------------------------------------------
@@ -308,7 +311,7 @@ def v1_body(args: argparse.Namespace) -> JSONBody:
         {
             "platform": args.platform,
             "app-id": args.appid,
-            "token": select_token(args.token, args.platform, args.event),
+            "token": sylk_pushclient_token(args.token, args.platform, args.event),
             "media-type": normalize_media_type(args.mediatype),
             "event": args.event,
             "from": sip_from,

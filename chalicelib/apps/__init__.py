@@ -1,6 +1,6 @@
 """App types: pure builders of what to push for a request (no I/O, no clock)."""
 
-from .apple import select_token
+from .apple import select_token, split_token
 from .base import AppType, PayloadTooLargeError
 from .fitting import fit_payload
 from .registry import APP_TYPES, app_type
@@ -12,4 +12,5 @@ __all__ = [
     "app_type",
     "fit_payload",
     "select_token",
+    "split_token",
 ]

@@ -39,12 +39,20 @@ def limit(push_type: str) -> int:
     return APNS_VOIP_LIMIT if push_type == "voip" else APNS_LIMIT
 
 
+def split_token(token: str) -> tuple[str, str | None]:
+    """An Apple device's `A-B` as (A: the PushKit token, B: the regular token), B None when
+    there is none. `A#B`, the original client's older spelling, is the same pair."""
+    voip, _, regular = token.replace("#", "-").partition("-")
+    return voip, regular or None
+
+
 def select_token(token: str, event: str, platform: str) -> str:
-    """Apple tokens `A-B` carry two tokens: A (PushKit) for calls on the voip topic, B
-    (regular) for everything on the app topic. No B -> A. Firebase tokens are unchanged."""
+    """The one token a push of `event` goes to: of an Apple pair, A for calls on the voip
+    topic, B for everything on the app topic; one token alone serves both. Other platforms'
+    tokens are used as they are. Sending, results, logs and dead-token handling all ask this."""
     if platform != "apple":
         return token
-    first, _, second = token.partition("-")
+    voip, regular = split_token(token)
     if event in CALL_EVENTS:
-        return first or second or token
-    return second or first or token
+        return voip or regular or token
+    return regular or voip or token

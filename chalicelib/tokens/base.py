@@ -36,5 +36,9 @@ class TokenStore(Protocol):
         """Forget a device only while it still has `token` (a dead token must not delete a
         device that re-registered with a new token in the meantime)."""
 
+    def forget_background_if(self, account: str, app_id: str, device_id: str, token: str) -> bool:
+        """Drop a device's background token only while it is still `token`; the device and
+        its main token stay. False when the device is gone or has another one now."""
+
     def devices(self, account: str) -> list[Device]:
         """The account's devices, ordered by (app_id, device_id); [] when none."""

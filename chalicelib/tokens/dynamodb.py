@@ -193,6 +193,23 @@ class DynamoTokenStore:
                 return False
         return _live(response.get("Attributes"), time.time())
 
+    def forget_background_if(self, account: str, app_id: str, device_id: str, token: str) -> bool:
+        if not _fits(account):
+            return False
+        with self._errors("UpdateItem"):
+            try:
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key=_key(account, app_id, device_id),
+                    UpdateExpression="REMOVE #background",
+                    ConditionExpression="#background = :token",
+                    ExpressionAttributeNames={"#background": "background_token"},
+                    ExpressionAttributeValues={":token": {"S": token}},
+                )
+            except self.client.exceptions.ConditionalCheckFailedException:
+                return False  # gone, or registered again with another token: keep it
+        return True
+
     def devices(self, account: str) -> list[Device]:
         if not _fits(account):
             return []

@@ -67,6 +67,7 @@ class Statements:
     any_left: Statement
     delete: Statement
     delete_if_token: Statement
+    forget_background_if: Statement
     unflag: Statement
 
 
@@ -106,6 +107,10 @@ def build_statements(keyspace: str, table: str = "push_tokens") -> Statements:
         delete=Statement(f"DELETE FROM {tokens} WHERE {row} IF EXISTS", idempotent=False),
         delete_if_token=Statement(
             f"DELETE FROM {tokens} WHERE {row} IF device_token = ?", idempotent=False
+        ),
+        forget_background_if=Statement(
+            f"UPDATE {tokens} SET background_token = null WHERE {row} IF background_token = ?",
+            idempotent=False,
         ),
         unflag=Statement(f"DELETE FROM {flags} WHERE opensipskey = ?"),
     )
@@ -457,6 +462,15 @@ class KeyspacesTokenStore:
         if removed:
             self._unflag_if_empty(account, username, domain)
         return removed
+
+    def forget_background_if(self, account: str, app_id: str, device_id: str, token: str) -> bool:
+        username, domain = split_account(account)
+        result = self._run(
+            "forget_background_if",
+            (username, domain, device_id, app_id, token),
+            "remove the background token",
+        )
+        return bool(result.was_applied)
 
     def devices(self, account: str) -> list[Device]:
         username, domain = split_account(account)

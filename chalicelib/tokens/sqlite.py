@@ -109,6 +109,16 @@ class SqliteTokenStore:
             > 0
         )
 
+    def forget_background_if(self, account: str, app_id: str, device_id: str, token: str) -> bool:
+        return (
+            self._execute(
+                "UPDATE push_tokens SET background_token = NULL"
+                " WHERE account = ? AND app_id = ? AND device_id = ? AND background_token = ?",
+                (account, app_id, device_id, token),
+            )
+            > 0
+        )
+
     def devices(self, account: str) -> list[Device]:
         with self._lock:
             try:

@@ -23,6 +23,9 @@ from .factory import SYLK_EVENTS, build, push_request
         ("aaa-", "cancel", "aaa"),  # empty B counts as no B
         ("aaa-bbb-ccc", "message", "bbb-ccc"),  # split at the first dash only
         ("aaa-bbb-ccc", "incoming_session", "aaa"),
+        ("aaa#bbb", "incoming_session", "aaa"),  # the original client's older separator
+        ("aaa#bbb", "message", "bbb"),
+        ("aaa#bbb-ccc", "cancel", "bbb-ccc"),  # split at the first separator, never a '#' left
     ],
 )
 def test_apple_split(token: str, event: str, expected: str) -> None:

@@ -104,6 +104,23 @@ class TokenStoreContract:
         assert store.remove_if_token(ACCOUNT, current.app_id, current.device_id, "new-token")
         assert store.devices(ACCOUNT) == []
 
+    def test_forget_background_if_keeps_the_device_and_its_main_token(
+        self, store: TokenStore
+    ) -> None:
+        stored = device(token="voip", background_token="regular")
+        store.upsert(stored)
+        assert store.forget_background_if(ACCOUNT, stored.app_id, stored.device_id, "regular")
+        assert store.devices(ACCOUNT) == [device(token="voip", background_token=None)]
+        assert not store.forget_background_if(ACCOUNT, stored.app_id, stored.device_id, "regular")
+
+    def test_forget_background_if_a_stale_token_changes_nothing(self, store: TokenStore) -> None:
+        stored = device(token="voip", background_token="new-regular")
+        store.upsert(stored)
+        assert not store.forget_background_if(ACCOUNT, stored.app_id, stored.device_id, "old")
+        assert not store.forget_background_if(ACCOUNT, stored.app_id, stored.device_id, "voip")
+        assert not store.forget_background_if(ACCOUNT, stored.app_id, "other-device", "old")
+        assert store.devices(ACCOUNT) == [stored]
+
     def test_remove_if_token_missing_device(self, store: TokenStore) -> None:
         assert store.remove_if_token(ACCOUNT, "com.agprojects.sylk", "device-1", "t") is False
 

@@ -88,6 +88,9 @@ class CallerStamps:
     def remove_if_token(self, account: str, app_id: str, device_id: str, token: str) -> bool:
         return self.inner.remove_if_token(account, app_id, device_id, token)
 
+    def forget_background_if(self, account: str, app_id: str, device_id: str, token: str) -> bool:
+        return self.inner.forget_background_if(account, app_id, device_id, token)
+
     def devices(self, account: str) -> list[Device]:
         found = self.inner.devices(account)
         assert all(d.updated_at == 0.0 for d in found)
@@ -191,6 +194,15 @@ class FakeCqlSession:
         if row is None or row["device_token"] != token:
             return FakeResult(applied=False)
         del rows[(device_id, app_id)]
+        return FakeResult()
+
+    def _forget_background_if(
+        self, username: str, domain: str, device_id: str, app_id: str, token: str
+    ) -> FakeResult:
+        row = self.tokens.get((username, domain), {}).get((device_id, app_id))
+        if row is None or row["background_token"] != token:
+            return FakeResult(applied=False)
+        row["background_token"] = None
         return FakeResult()
 
 
@@ -398,6 +410,7 @@ def test_every_statement_runs_at_local_quorum_and_only_lwts_are_not_idempotent()
     assert {name for name, stmt in statements.items() if not stmt.idempotent} == {
         "delete",
         "delete_if_token",
+        "forget_background_if",
     }
     assert all(("IF " in stmt.cql) != stmt.idempotent for stmt in statements.values())
 
@@ -435,7 +448,8 @@ def test_prepared_statements_carry_consistency(
     assert set(fake.prepared) == set(vars(build_statements(KS, TABLE)))
     for name, stmt in fake.prepared.items():
         assert stmt.consistency_level == ConsistencyLevel.LOCAL_QUORUM, name
-        assert stmt.is_idempotent == (name not in ("delete", "delete_if_token")), name
+        lwts = ("delete", "delete_if_token", "forget_background_if")
+        assert stmt.is_idempotent == (name not in lwts), name
     fake_store.upsert(device())
     fake_store.remove(ACCOUNT, "com.agprojects.sylk", "device-1")
     assert {level for _, level in fake.executed} == {ConsistencyLevel.LOCAL_QUORUM}

@@ -283,6 +283,8 @@ def test_v1_media_type(
         ("ios", "AAA-BBB", "incoming_session", "AAA"),
         ("apple", "AAA-BBB", "cancel", "BBB"),
         ("apns", "AAA-BBB", "message", "AAA"),
+        ("ios", "AAA#BBB", "incoming_session", "AAA"),
+        ("ios", "AAA#BBB", "cancel", "BBB"),
         ("ios", "AAA", "cancel", "AAA"),
         ("firebase", "fcm-token-x", "incoming_session", "fcm-token-x"),
         ("android", "fcm-token-x", "cancel", "fcm-token-x"),
