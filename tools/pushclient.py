@@ -23,6 +23,9 @@ Two interfaces share one program:
           [--event incoming_session] [--deviceid dev1] [--reason R] [--badge 1] \\
           [--filename F] [--filetype T] [--content C] [--content_type T]
 
+* **trace** (``pushclient trace CALL-ID [--since 1h] [--stage STAGE | --log-file F]``): the
+  story of one push from the logs, every attempt in order (see tools/pushtrace.py).
+
 Both interfaces accept ``--timeout`` (seconds, default 5) and ``--api-key`` (sent as the
 ``x-api-key`` header; default: the ``PUSHCLIENT_API_KEY`` environment variable).
 
@@ -401,6 +404,11 @@ def run_v2(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the client; returns the process exit code (2 for usage errors)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if first_positional(arguments) == "trace":
+        from .pushtrace import main as trace
+
+        arguments.remove("trace")
+        return trace(arguments)
     v2 = is_v2(arguments)
     parser = build_v2_parser() if v2 else build_v1_parser()
     try:
