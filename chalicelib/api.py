@@ -82,6 +82,7 @@ def forget_runtime() -> None:
 
 def _start(settings: Settings) -> Runtime:
     audit.logger.setLevel(settings.log_level)
+    audit.use_format(settings.log_format)
     pns.configure(settings.pns)
     return Runtime(settings, _redeliver)
 

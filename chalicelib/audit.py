@@ -9,11 +9,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
+
+from . import logformat
 
 # The service name differs from the Chalice app name: Chalice and Powertools would otherwise
 # share one logging logger and print every line twice.
@@ -27,6 +29,19 @@ metrics = Metrics(
 )
 for noisy in ("httpx", "httpcore", "hpack", "h2", "botocore", "urllib3"):
     logging.getLogger(noisy).setLevel(logging.WARNING)
+_console = cast(LambdaPowertoolsFormatter, logger.registered_formatter)
+_JSON_LINE = _console.json_serializer
+_print_metrics = True
+
+
+def use_format(log_format: str) -> None:
+    """The settings' LOG_FORMAT for the console: `json` (CloudWatch's, with EMF metrics) or
+    `text` (one readable line per event; the metrics, meant for CloudWatch, not printed)."""
+    global _print_metrics
+    text = log_format == "text"
+    _console.json_serializer = logformat.text_line if text else _JSON_LINE
+    _console.datefmt = logformat.TIME_FORMAT if text else None
+    _print_metrics = not text
 
 
 def log_to_file(path: Path) -> logging.Handler:
@@ -98,7 +113,7 @@ def latency(milliseconds: float, *, app_id: str, platform: str) -> None:
 def flush() -> None:
     """Write the invocation's metrics: one EMF line per (app, platform), none when idle."""
     with _metrics_lock:
-        groups = list(_pending.items())
+        groups = list(_pending.items()) if _print_metrics else []
         _pending.clear()
         for (app_id, platform), values in groups:
             if app_id:

@@ -25,6 +25,7 @@ STAGE_PATTERN = re.compile(r"[a-z][a-z0-9]{0,15}")
 TokenStoreKind = Literal["auto", "sqlite", "dynamodb", "keyspaces"]
 RetryQueueKind = Literal["local", "sqs"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LogFormat = Literal["json", "text"]  # text: readable lines for a terminal (make run / serve)
 Choice = TypeVar("Choice", bound=str)
 
 
@@ -73,6 +74,7 @@ class Settings:
     cql: dict[str, str]  # CQL_* variables: port, credentials, Keyspaces region, CA file
     stage: str = LOCAL_STAGE
     log_level: LogLevel = "INFO"
+    log_format: LogFormat = "json"
     pns: PnsTimeouts = field(default_factory=PnsTimeouts)
 
     def __post_init__(self) -> None:
@@ -149,6 +151,7 @@ class Settings:
             "retry_delay_scale": read.number("RETRY_DELAY_SCALE", 1),
             "cql": {k: v for k, v in read.env.items() if k.startswith("CQL_") and v},
             "log_level": read.choice("LOG_LEVEL", LogLevel, "INFO"),
+            "log_format": read.choice("LOG_FORMAT", LogFormat, "json"),
             "pns": PnsTimeouts(
                 connect=read.number("PNS_CONNECT_TIMEOUT", PnsTimeouts.connect, positive=True),
                 read=read.number("PNS_READ_TIMEOUT", PnsTimeouts.read, positive=True),
