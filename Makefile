@@ -12,23 +12,24 @@ FCM_PORT ?= 8402
 .PHONY: install run serve simulator test lint package infra-check bench soak clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
-	touch $@
+	@tools/install.sh $(PYTHON) $(VENV)
+	@touch $@
 
 install: $(VENV)/.installed
 
 # The API on 127.0.0.1:$(PORT) with the sample config, and the APNs/FCM simulator it points at.
+# Logs are readable lines (LOG_FORMAT=json for CloudWatch's format); see tools/serve.py.
 run: install
-	@mkdir -p $(SIM_DIR)
+	@$(BIN)/python -m tools.ports PORT=$(PORT) $(APNS_PORT) $(FCM_PORT)  # config/ names 8401, 8402
+	@mkdir -p $(SIM_DIR) && rm -f $(SIM_DIR)/fcm-service-account.json
 	@$(BIN)/python -m fakepns.simulator --dir $(SIM_DIR) --apns-port $(APNS_PORT) --fcm-port $(FCM_PORT) & \
 	sim=$$!; trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
 	for _ in $$(seq 50); do [ -f $(SIM_DIR)/fcm-service-account.json ] && break; sleep 0.1; done; \
-	CONFIG_DIR=config DATA_DIR=.run/data LOG_FILE=.run/logs/pushserver.jsonl $(BIN)/chalice local --no-autoreload --port $(PORT) --stage local
+	CONFIG_DIR=config DATA_DIR=.run/data LOG_FILE=.run/logs/pushserver.jsonl $(BIN)/python -m tools.serve --port $(PORT)
 
 # The API alone, against any config directory: CONFIG_DIR=... PORT=... make serve
 serve: install
-	CONFIG_DIR=$(CONFIG_DIR) $(BIN)/chalice local --no-autoreload --port $(PORT) --stage local
+	@CONFIG_DIR=$(CONFIG_DIR) $(BIN)/python -m tools.serve --port $(PORT)
 
 simulator: install
 	$(BIN)/python -m fakepns.simulator --dir $(SIM_DIR) --apns-port $(APNS_PORT) --fcm-port $(FCM_PORT)

@@ -244,6 +244,11 @@ def health(request: Request | None) -> Response:
         }
         if source.error:
             data["reload-error"] = without_paths(source.error)
+        if not config.apps:  # nothing to push to: not ready, whatever else is fine
+            where = source.ssm_path or source.config_dir
+            variable = "CONFIG_SSM_PATH" if source.ssm_path else "CONFIG_DIR"
+            description = f"not ready: no apps configured in {where} ({variable})"
+            return Answer(503, without_paths(description), data)
         return Answer(200, "degraded" if unavailable else "ok", data)
 
     return answer(check)

@@ -1,14 +1,11 @@
-"""As an operator runs it: `chalice local` (what `make serve` starts) on a real port, driven by
+"""As an operator runs it: `make serve` (chalice's local server) on a real port, driven by
 the pushclient command line that OpenSIPS calls."""
 
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,41 +17,16 @@ import pytest
 from fakepns.fake_apns import FakeApns
 from fakepns.fake_fcm import FakeFcm
 from fakepns.server_config import SYLK
+from tests.local_server import local_server
 
 ROOT = Path(__file__).resolve().parent.parent
 PUSHCLIENT = [sys.executable, str(ROOT / "bin" / "pushclient")]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def served(config_dir: Path) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "CONFIG_DIR": str(config_dir), "DATA_DIR": str(config_dir.parent / "data")}
-    chalice = Path(sys.executable).parent / "chalice"
-    command = [str(chalice), "local", "--no-autoreload", "--port", str(port), "--stage", "local"]
-    server = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/", timeout=1):
-                    break
-            except OSError:
-                assert server.poll() is None, "chalice local exited"
-                assert time.monotonic() < deadline, "chalice local did not start"
-                time.sleep(0.1)
+    with local_server(config_dir, config_dir.parent / "server.log") as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def pushclient(*args: str) -> subprocess.CompletedProcess[str]:
@@ -142,9 +114,12 @@ def fetch(url: str, method: str = "GET") -> tuple[int, dict[str, Any]]:
         return error.code, json.loads(error.read())
 
 
-def test_unknown_routes_and_wrong_methods_in_the_envelope_under_chalice_local(served: str) -> None:
+def test_unknown_routes_and_wrong_methods_in_the_envelope_under_make_serve(served: str) -> None:
     status, answer = fetch(f"{served}/pushes")
     assert (status, answer["code"]) == (404, 404)
+    assert "POST /push" in answer["data"]["routes"]
+    status, answer = fetch(f"{served}/v2/tokens", "POST")  # deeper than one segment
+    assert (status, answer["code"], answer["data"]["path"]) == (404, 404, "/v2/tokens")
     assert "POST /push" in answer["data"]["routes"]
     status, answer = fetch(f"{served}/push")
     assert (status, answer["code"], answer["data"]["allowed"]) == (405, 405, ["POST"])
