@@ -207,23 +207,31 @@ def message_for(job: Job, attempt: int) -> RetryMessage:
     )
 
 
-def settle(rt: Runtime, jobs: list[Job], outcomes: list[Outcome]) -> list[dict[str, Any]]:
+def settle(
+    rt: Runtime, jobs: list[Job], outcomes: list[Outcome], *, from_queue: bool = False
+) -> list[dict[str, Any]]:
     """After an attempt: queue what is worth retrying, forget dead tokens of stored devices,
-    log what expired. Returns the result object of each job."""
+    log what expired. Returns the result object of each job.
+
+    A retry that cannot be queued is answered as failed to a caller; `from_queue` (the retry
+    consumer, which has no caller) raises StorageUnavailable instead, so that the queue
+    delivers the message again rather than losing the push."""
     results = []
     now = time.time()
     for job, outcome in zip(jobs, outcomes, strict=True):
         data = result(job, outcome)
         with audit.correlation(**job.log_fields()):
             if outcome.verdict is Verdict.RETRY:
-                data.update(_queue_retry(rt, job, outcome, now))
+                data.update(_queue_retry(rt, job, outcome, now, from_queue))
             elif outcome.verdict is Verdict.DEAD_TOKEN and job.account is not None:
                 _forget_device(rt, job)
         results.append(data)
     return results
 
 
-def _queue_retry(rt: Runtime, job: Job, outcome: Outcome, now: float) -> dict[str, Any]:
+def _queue_retry(
+    rt: Runtime, job: Job, outcome: Outcome, now: float, from_queue: bool
+) -> dict[str, Any]:
     delay = policy.next_delay(
         job.attempt + 1,
         now=now,
@@ -238,6 +246,8 @@ def _queue_retry(rt: Runtime, job: Job, outcome: Outcome, now: float) -> dict[st
         rt.retry_queue.enqueue(message_for(job, job.attempt + 1), delay)
     except StorageUnavailable as exc:
         audit.push_logged("retry not queued", logging.ERROR, reason=str(exc))
+        if from_queue:
+            raise
         return {}
     audit.count("PushRetryQueued", app_id=job.app.app_id, platform=job.app.platform)
     audit.push_logged("retry queued", next_attempt=job.attempt + 1, delay_s=round(delay, 3))
@@ -302,4 +312,4 @@ def redeliver(rt: Runtime, message: RetryMessage) -> None:
     if time.time() >= job.deadline:
         _log_expired(job, job.attempt - 1)
         return
-    settle(rt, [job], deliver([job], multiplexed=True))
+    settle(rt, [job], deliver([job], multiplexed=True), from_queue=True)

@@ -131,6 +131,10 @@ def consume(
                 # Another invocation holds this message; its redelivery finds the outcome
                 audit.push_logged("retry message deferred", reason=str(exc))
                 return False
+            except StorageUnavailable as exc:
+                # The next attempt could not be queued: SQS delivers this one again
+                audit.push_logged("retry message kept: next attempt not queued", reason=str(exc))
+                return False
             except Exception:
                 audit.logger.exception("retry handler failed", extra={"push_id": message.push_id})
                 return False
