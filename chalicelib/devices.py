@@ -130,6 +130,16 @@ def _device_job(
         return {"code": 400, "reason": exc.description, **{k: v for k, v in base.items() if v}}
 
 
+def _queued(job: Job) -> dict[str, Any]:
+    req = job.request
+    return {
+        "platform": job.app.platform,
+        "app-id": job.app.app_id,
+        "device-id": req.device_id,
+        "call-id": req.call_id,
+    }
+
+
 def push_account(
     rt: Runtime,
     config: Config,
@@ -155,7 +165,16 @@ def push_account(
     prepared = [_device_job(config, account, device, fields) for device in devices]
     jobs = [p for p in prepared if isinstance(p, Job)]
     if not config.server.return_async:
-        return accept(rt, jobs)
+        accepted = accept(rt, jobs)
+        if len(jobs) == len(prepared):
+            return accepted
+        # what could not be accepted is reported per device, as when pushing at once
+        queued = [{**_queued(job), "code": 202, "reason": accepted.description} for job in jobs]
+        done = iter(queued)
+        results = [next(done) if isinstance(p, Job) else p for p in prepared]
+        if not jobs:
+            return Answer(200, "push notification responses", results)
+        return Answer(202, accepted.description, results)
     settled = iter(settle(rt, jobs, deliver(jobs)))
     results = [next(settled) if isinstance(p, Job) else p for p in prepared]
     return Answer(200, "push notification responses", results)
