@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from . import apps, audit, remote_log
+from . import audit, remote_log
 from .answers import Answer, push_status
 from .apps import select_token, split_token
 from .apps.base import PayloadTooLargeError
@@ -80,9 +80,8 @@ class Job:
 
 def validate(app: AppConfig, body: dict[str, Any]) -> PushRequest:
     """Field validation plus the app type's rules, every bad field in one message."""
-    app_type = apps.app_type(app.app_type)
     request = parse(PushRequest, body)
-    errors = app_type.check(request)
+    errors = app.builder.check(request)
     if errors:
         raise invalid(errors)
     if request.event is None:  # linphone's only event is the default
@@ -116,9 +115,7 @@ def result(job: Job, outcome: Outcome) -> dict[str, Any]:
 def _prepare(job: Job) -> tuple[Notification | None, Outcome | None]:
     """The notification to send, or the outcome that stops it before sending."""
     try:
-        notification = apps.app_type(job.app.app_type).build(
-            job.request, deadline=job.deadline, now=time.time()
-        )
+        notification = job.app.builder.build(job.request, deadline=job.deadline, now=time.time())
     except PayloadTooLargeError as exc:
         return None, Outcome(Verdict.REJECTED, 413, f"PayloadTooLarge - {exc}", "")
     return notification, None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -158,3 +159,60 @@ def test_a_deadline_that_is_not_a_finite_positive_time_breaks_only_its_app(
 def test_a_deadline_of_four_weeks_is_accepted(config: Path) -> None:
     write(config, APPLE.format(url="api.push.apple.com") + "message_deadline = 2419200\n")
     assert load(config).apps[("com.example.app", "apple")].deadline("message") == 2419200.0
+
+
+def plugin_app(config: Path, app_type: str) -> None:
+    write(config, APPLE.format(url="api.push.apple.com").replace("= sylk", f"= {app_type}"))
+
+
+PLUGIN = """
+from chalicelib.apps.sylk import Sylk
+
+
+class Branded(Sylk):
+    name = "branded"
+    brand = {brand!r}
+
+
+APP_TYPE = Branded()
+"""
+
+
+def test_an_app_type_is_a_plain_name_never_a_path(config: Path) -> None:
+    (config / "applications").mkdir()
+    outside = config.parent / "x.py"  # what `../../x` reached from the plug-in directory
+    ran = config.parent / "x-ran"
+    outside.write_text(PLUGIN.format(brand="x") + f"open({str(ran)!r}, 'w').close()\n")
+    for name in ("../../x", "..", "a/b", "a\\\\b", "x.py"):
+        plugin_app(config, name)
+        loaded = load(config)
+        assert not loaded.apps, name
+        assert "must be a plain name" in loaded.broken["ios"], loaded.broken
+    assert not ran.exists()
+
+
+def test_an_app_type_name_ignores_case_and_spaces(config: Path) -> None:
+    plugin_app(config, " Sylk ")
+    app = load(config).apps[("com.example.app", "apple")]
+    assert (app.app_type, app.builder.name) == ("sylk", "sylk")
+
+
+def test_a_plug_in_belongs_to_the_config_that_loaded_it(config: Path) -> None:
+    plugins = config / "applications"
+    plugins.mkdir()
+    (plugins / "branded.py").write_text(PLUGIN.format(brand="first"))
+    plugin_app(config, "branded")
+    source = ConfigSource(config, check_interval=0)
+    first = source.get().apps[("com.example.app", "apple")].builder
+    assert first.brand == "first"  # type: ignore[attr-defined]
+    # edited: read again (the built-in app types are not touched)
+    (plugins / "branded.py").write_text(PLUGIN.format(brand="second"))
+    stamp = time.time() + 5
+    os.utime(plugins / "branded.py", (stamp, stamp))
+    second = source.get().apps[("com.example.app", "apple")].builder
+    assert second.brand == "second"  # type: ignore[attr-defined]
+    assert first.brand == "first"  # type: ignore[attr-defined]  # the old config keeps its own
+    # removed: gone, and so is the app that used it
+    (plugins / "branded.py").unlink()
+    assert not source.get().apps
+    assert "'branded' is not one of linphone, sylk" in source.get().broken["ios"]

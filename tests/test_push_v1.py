@@ -12,7 +12,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import audit
-from chalicelib.apps import app_type
+from chalicelib.apps import BUILT_IN
 from chalicelib.models import PushRequest, normalize_platform
 from fakepns.fake_apns import FakeApns
 from fakepns.fake_fcm import FakeFcm
@@ -69,7 +69,7 @@ def expected_payload(app: str, request_body: dict[str, Any], received_at: float)
         request = request.model_copy(update={"event": "incoming_session"})
     app_name = "sylk" if request.app_id == SYLK else "linphone"
     deadline = received_at + (3600 if request.event in ("message", "transfer") else 64)
-    return app_type(app_name).build(request, deadline=deadline, now=received_at).payload
+    return BUILT_IN[app_name].build(request, deadline=deadline, now=received_at).payload
 
 
 @pytest.mark.parametrize(

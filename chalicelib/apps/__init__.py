@@ -3,13 +3,13 @@
 from .apple import select_token, split_token
 from .base import AppType, PayloadTooLargeError
 from .fitting import fit_payload
-from .registry import APP_TYPES, app_type
+from .registry import BUILT_IN, AppTypes
 
 __all__ = [
-    "APP_TYPES",
+    "BUILT_IN",
     "AppType",
+    "AppTypes",
     "PayloadTooLargeError",
-    "app_type",
     "fit_payload",
     "select_token",
     "split_token",

@@ -10,15 +10,15 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from .registry import APP_TYPES
+from .base import AppType
 
 
-def load_plugin(name: str, directory: Path) -> bool:
-    """Register app type `name` from `directory`; False when no such file exists.
-    ValueError when the file is there but unusable."""
+def load_plugin(name: str, directory: Path) -> AppType | None:
+    """App type `name` read from `directory` (a fresh module each call, kept nowhere else);
+    None when no such file exists. ValueError when the file is there but unusable."""
     path = directory / f"{name}.py"
     if not path.is_file():
-        return False
+        return None
     spec = importlib.util.spec_from_file_location(f"rtc_pushserver_app_{name}", path)
     if spec is None or spec.loader is None:
         raise ValueError(f"cannot load {path}")
@@ -30,5 +30,4 @@ def load_plugin(name: str, directory: Path) -> bool:
     app_type = getattr(module, "APP_TYPE", None)
     if not all(callable(getattr(app_type, m, None)) for m in ("check", "build")):
         raise ValueError(f"{path} must define APP_TYPE with check() and build()")
-    APP_TYPES[name] = app_type  # type: ignore[assignment]
-    return True
+    return app_type

@@ -12,8 +12,7 @@ from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
 from .. import credentials
-from ..apps.plugins import load_plugin
-from ..apps.registry import APP_TYPES
+from ..apps.registry import AppTypes
 from ..errors import ConfigError
 from ..models import normalize_platform
 from .model import CALL_DEADLINE, MESSAGE_DEADLINE, AppConfig, Config, Network, ServerConfig
@@ -148,16 +147,9 @@ def _credential(section: configparser.SectionProxy, option: str, base: Path) -> 
     return ref
 
 
-def _plugin(name: str, server: ServerConfig) -> bool:
-    if server.extra_applications_dir is None:
-        return False
-    try:
-        return load_plugin(name, server.extra_applications_dir)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
-def load_app(name: str, section: configparser.SectionProxy, server: ServerConfig) -> AppConfig:
+def load_app(
+    name: str, section: configparser.SectionProxy, server: ServerConfig, app_types: AppTypes
+) -> AppConfig:
     """One applications.ini section; ConfigError says why it cannot be used."""
     missing = [k for k in ("app_id", "app_type", "app_platform") if not section.get(k, "").strip()]
     if missing:
@@ -166,12 +158,10 @@ def load_app(name: str, section: configparser.SectionProxy, server: ServerConfig
     if platform is None:
         raise ConfigError(f"app_platform {section['app_platform']!r} is not apple or firebase")
     app_type = section["app_type"].strip().lower()
-    if app_type not in APP_TYPES and not _plugin(app_type, server):
-        known = ", ".join(sorted(APP_TYPES))
-        raise ConfigError(
-            f"app_type {app_type!r} is not one of {known}, nor a file "
-            f"{app_type}.py in {server.extra_applications_dir}"
-        )
+    try:
+        builder = app_types.get(app_type)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     base = server.credentials_dir
     ca = _credential(section, "tls_ca_file", base)
     remote_urls = tuple(
@@ -183,6 +173,7 @@ def load_app(name: str, section: configparser.SectionProxy, server: ServerConfig
         "section": name,
         "app_id": section["app_id"].strip(),
         "app_type": app_type,
+        "builder": builder,
         "platform": platform,
         "tls_ca_file": ca,
         "log_remote_urls": remote_urls,
@@ -249,6 +240,7 @@ def load(config_dir: Path) -> Config:
     warnings: list[str] = []
     server = load_server(config_dir, warnings)
     config = Config(server=server, warnings=warnings)
+    app_types = AppTypes(server.extra_applications_dir)
     parser = _parser()
     if not server.applications_file.exists():
         warnings.append(f"{server.applications_file} not found: no apps configured")
@@ -263,7 +255,7 @@ def load(config_dir: Path) -> Config:
         if unknown:
             warnings.append(f"[{name}] unknown options ignored: {', '.join(unknown)}")
         try:
-            app = load_app(name, section, server)
+            app = load_app(name, section, server, app_types)
         except ConfigError as exc:
             config.broken[name] = str(exc)
             continue

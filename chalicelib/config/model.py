@@ -5,9 +5,12 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..models import Platform
+
+if TYPE_CHECKING:  # annotation only: loading a config model loads no app type
+    from ..apps.base import AppType
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 ApnsAuth = Literal["certificate", "token"]
@@ -39,7 +42,9 @@ class AppConfig:
 
     section: str
     app_id: str
-    app_type: str
+    app_type: str  # its name, as applications.ini gives it
+    # the app type itself, as this config loaded it (a plug-in is read again with the config)
+    builder: AppType = field(compare=False, repr=False)
     platform: Platform
     push_url: str  # APNs: https://host[:port]; FCM: the full messages:send URL
     tls_ca_file: str | None = None

@@ -88,10 +88,15 @@ class ConfigSource:
                 target.write_text(text)
 
     def _files_stamp(self) -> tuple[float, ...]:
-        """mtimes of general.ini, the applications file and the credentials directory."""
+        """mtimes of general.ini, the applications file, the credentials directory and the
+        plug-in app types (an edited, added or removed plug-in reloads the config)."""
         paths = [self.config_dir / "general.ini"]
         if self._config is not None:
-            paths += [self._config.server.applications_file, self._config.server.credentials_dir]
+            server = self._config.server
+            paths += [server.applications_file, server.credentials_dir]
+            if server.extra_applications_dir is not None:
+                plugins = server.extra_applications_dir
+                paths += [plugins, *sorted(plugins.glob("*.py"))]
         else:
             paths += [self.config_dir / "applications.ini", self.config_dir / "credentials"]
         stamps = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.apps import app_type
+from chalicelib.apps import BUILT_IN
 from chalicelib.models import PushRequest
 from chalicelib.notification import Notification
 
@@ -43,4 +43,4 @@ def push_request(**fields: Any) -> PushRequest:
 
 
 def build(app: str, request: PushRequest, deadline: float = CALL_DEADLINE) -> Notification:
-    return app_type(app).build(request, deadline=deadline, now=NOW)
+    return BUILT_IN[app].build(request, deadline=deadline, now=NOW)

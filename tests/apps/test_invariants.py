@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from chalicelib.apps import APP_TYPES, app_type
+from chalicelib.apps import BUILT_IN, AppTypes
 from chalicelib.models import PushRequest
 from chalicelib.notification import Notification, encode
 
@@ -88,9 +89,10 @@ def test_encode_is_compact_utf8() -> None:
     )
 
 
-def test_registry() -> None:
-    assert sorted(APP_TYPES) == ["linphone", "sylk"]
-    assert app_type(" Sylk ") is APP_TYPES["sylk"]
-    assert all(app_type(name).name == name for name in APP_TYPES)
-    with pytest.raises(ValueError, match=r"unknown app type 'myapp' \(known: linphone, sylk\)"):
-        app_type("myapp")
+def test_registry(tmp_path: Path) -> None:
+    assert sorted(BUILT_IN) == ["linphone", "sylk"]
+    assert all(built_in.name == name for name, built_in in BUILT_IN.items())
+    app_types = AppTypes(tmp_path)
+    assert app_types.get("sylk") is BUILT_IN["sylk"]
+    with pytest.raises(ValueError, match=r"'myapp' is not one of linphone, sylk, nor a file myapp"):
+        app_types.get("myapp")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.apps import app_type
+from chalicelib.apps import BUILT_IN
 
 from .factory import CALL_ID, FCM_TOKEN, NOW, SEND_TIME, build, push_request
 
@@ -78,7 +78,7 @@ def test_firebase() -> None:
 
 def test_send_time_is_utc_of_now() -> None:
     request = push_request(**LINPHONE, platform="firebase")
-    note = app_type("linphone").build(request, deadline=86_400.0, now=0.0)
+    note = BUILT_IN["linphone"].build(request, deadline=86_400.0, now=0.0)
     assert note.payload["message"]["data"]["send-time"] == "1970-01-01 00:00:00"
 
 
