@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from . import audit, remote_log
+from . import audit, remote_log, tracing
 from .answers import Answer, push_status
 from .apps import select_token, split_token
 from .apps.base import PayloadTooLargeError
@@ -139,13 +139,14 @@ def deliver(jobs: list[Job], *, multiplexed: bool = False) -> list[Outcome]:
             outcomes[index] = Outcome(Verdict.REJECTED, 0, str(exc), "")
             continue
         pending.append((index, service, notification, job.apns_id))
-    if len(pending) == 1 and not multiplexed:
-        index, service, notification, apns_id = pending[0]
-        outcomes[index] = service.send(notification, apns_id)
-    elif pending:
-        sent = send_many([(s, n, a) for _, s, n, a in pending])
-        for (index, *_), outcome in zip(pending, sent, strict=True):
-            outcomes[index] = outcome
+    with tracing.span("## deliver"):
+        if len(pending) == 1 and not multiplexed:
+            index, service, notification, apns_id = pending[0]
+            outcomes[index] = service.send(notification, apns_id)
+        elif pending:
+            sent = send_many([(s, n, a) for _, s, n, a in pending])
+            for (index, *_), outcome in zip(pending, sent, strict=True):
+                outcomes[index] = outcome
     final = [o for o in outcomes if o is not None]
     for job, outcome in zip(jobs, final, strict=True):
         log_outcome(job, outcome)
@@ -185,6 +186,7 @@ def log_outcome(job: Job, outcome: Outcome) -> None:
         apns_id=outcome.apns_id,
         latency_ms=outcome.latency_ms,
     )
+    tracing.push_traced(job.log_fields(), str(outcome.verdict), outcome.latency_ms)
 
 
 def message_for(job: Job, attempt: int) -> RetryMessage:
