@@ -3,8 +3,8 @@
 Two interfaces share one program:
 
 * **v1** (the default): the options of ``sylk-pushclient``, so OpenSIPS scripts that call it
-  keep working unchanged. It POSTs one v1 wake-up request to the full ``/push`` URL given with
-  ``--url`` and exits 0 only when the server answers HTTP 200::
+  keep working unchanged. It POSTs one v1 wake-up request to ``/push`` and exits 0 only when
+  the server answers HTTP 200::
 
       pushclient --url http://pushserver:8400/push --platform=ios --appid=com.example.app \\
           --token=AAA-BBB --deviceid=dev1 --callid=abc --from=alice@example.com \\
@@ -27,7 +27,10 @@ Two interfaces share one program:
   story of one push from the logs, every attempt in order (see tools/pushtrace.py).
 
 Both interfaces accept ``--timeout`` (seconds, default 5) and ``--api-key`` (sent as the
-``x-api-key`` header; default: the ``PUSHCLIENT_API_KEY`` environment variable).
+``x-api-key`` header; default: the ``PUSHCLIENT_API_KEY`` environment variable), and take
+``--url`` as the server's base URL or its ``/push`` URL alike. Both print the same way: a
+one-line verdict (on stderr when it failed, with the answer's description), then the JSON
+answer on stdout.
 
 Only the standard library is used: the program must run with a plain ``python3`` (>= 3.9) on
 a SIP proxy host.
@@ -36,6 +39,7 @@ a SIP proxy host.
 from __future__ import annotations
 
 import argparse
+import http
 import http.client
 import json
 import os
@@ -144,6 +148,59 @@ def send(
 
 # --------------------------------------------------------------------------------------------
 # Transformations shared by both interfaces
+
+
+def base_url(url: str) -> str:
+    """The server's base URL, whether ``--url`` names it or its ``/push`` URL."""
+    url = url.rstrip("/")
+    return url[: -len("/push")] if url.endswith("/push") else url
+
+
+def envelope(answer: Answer) -> JSONBody | None:
+    """The answer's ``{code, description, data}``; None when it is not the server's own."""
+    try:
+        body = json.loads(answer.body)
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or set(body) != {"code", "description", "data"}:
+        return None
+    return body if body["code"] == answer.status else None
+
+
+def verdict(what: str, answer: Answer, ok: bool) -> str:
+    """One line: what was done and how the server answered, in its own words."""
+    body = envelope(answer)
+    if body is None:
+        seen = " ".join(answer.body.split())[:120] or "an empty body"
+        return (
+            f"{what} failed: HTTP {answer.status} is not an rtc-pushserver answer ({seen}); "
+            "expected the server's base URL or its /push URL as --url, "
+            f"e.g. {DEFAULT_V2_URL} or {DEFAULT_V2_URL}/push"
+        )
+    try:
+        phrase = http.HTTPStatus(answer.status).phrase
+    except ValueError:
+        phrase = ""
+    outcome = "response" if ok else "failed:"
+    return f"{what} {outcome} {answer.status} {phrase}: {body['description']}".replace("  ", " ")
+
+
+def exchange(
+    what: str, request: tuple[str, str, JSONBody], args: argparse.Namespace, ok: set[int]
+) -> Answer | None:
+    """Send, then print the verdict (on stderr unless the status is in `ok`) and the JSON
+    answer (stdout). None when no answer came."""
+    method, url, body = request
+    try:
+        answer = send(method, url, body, args.timeout, args.api_key)
+    except TransportError as error:
+        print(f"{what} failed: connection error: {error.reason}", file=sys.stderr)
+        return None
+    succeeded = answer.status in ok
+    print(verdict(what, answer, succeeded), file=sys.stdout if succeeded else sys.stderr)
+    if envelope(answer) is not None:
+        print(answer.body)
+    return answer
 
 
 def strip_quotes(value: str | None) -> str | None:
@@ -327,20 +384,17 @@ def v1_body(args: argparse.Namespace) -> JSONBody:
     )
 
 
+V1_OK = {200}  # as sylk-pushclient: 202 (queued, async mode) is not a delivered push
+V2_OK = {*range(200, 300), 410}  # 410: the dead token was forgotten, as asked
+
+
 def run_v1(args: argparse.Namespace) -> int:
-    what = f"{args.event} push for {args.callid} to {args.url}"
-    try:
-        answer = send("POST", args.url, v1_body(args), args.timeout, args.api_key)
-    except TransportError as error:
-        print(f"{what} failed: connection error: {error.reason}")
-        return 1
-    if answer.status == 200:
-        print(f"{what} response 200 OK: {answer.body}")
-        return 0
-    print(f"{what} failed: {answer.status}: {answer.body}")
-    if answer.status == 410:
+    url = f"{base_url(args.url)}/push"
+    what = f"{args.event} push for {args.callid} to {url}"
+    answer = exchange(what, ("POST", url, v1_body(args)), args, V1_OK)
+    if answer is not None and answer.status == 410:
         print(f"Token {args.token} must be purged")
-    return 1
+    return 0 if answer is not None and answer.status in V1_OK else 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -349,7 +403,7 @@ def run_v1(args: argparse.Namespace) -> int:
 
 def v2_request(args: argparse.Namespace) -> tuple[str, str, JSONBody]:
     """Method, URL and JSON body of a v2 sub-command."""
-    base = f"{args.url.rstrip('/')}/v2/tokens/{urllib.parse.quote(args.account, safe='')}"
+    base = f"{base_url(args.url)}/v2/tokens/{urllib.parse.quote(args.account, safe='')}"
     if args.command == "add":
         body: JSONBody = {
             "platform": args.platform,
@@ -384,18 +438,9 @@ def v2_request(args: argparse.Namespace) -> tuple[str, str, JSONBody]:
 
 
 def run_v2(args: argparse.Namespace) -> int:
-    method, url, body = v2_request(args)
-    try:
-        answer = send(method, url, body, args.timeout, args.api_key)
-    except TransportError as error:
-        print(f"{args.command} {method} {url} failed: connection error: {error.reason}")
-        return 1
-    if answer.body:
-        print(answer.body)
-    if 200 <= answer.status < 300 or answer.status == 410:
-        return 0
-    print(f"{args.command} {method} {url} failed: {answer.status}", file=sys.stderr)
-    return 1
+    request = v2_request(args)
+    answer = exchange(f"{args.command} {request[0]} {request[1]}", request, args, V2_OK)
+    return 0 if answer is not None and answer.status in V2_OK else 1
 
 
 # --------------------------------------------------------------------------------------------

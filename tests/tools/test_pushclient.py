@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -188,10 +189,11 @@ def test_v1_opensips_incoming_session_exact_request(
         "call-id": "call-1@pbx",
         "silent": "1",
     }
-    assert out == (
+    assert out.splitlines() == [
         f"incoming_session push for call-1@pbx to {server.push_url} response 200 OK: "
-        f"{ENVELOPE_OK}\n"
-    )
+        "push notification response",
+        ENVELOPE_OK,
+    ]
 
 
 def test_v1_opensips_cancel_uses_second_token_part(
@@ -311,12 +313,13 @@ def test_v1_non_200_is_failure(
     server: MockServer, capsys: pytest.CaptureFixture[str], status: int, body: str
 ) -> None:
     server.answer(status, body)
-    code, out, _ = run(opensips_args(server.push_url), capsys)
+    code, out, err = run(opensips_args(server.push_url), capsys)
 
     assert code == 1
-    assert out == (
-        f"incoming_session push for call-1@pbx to {server.push_url} failed: {status}: {body}\n"
-    )
+    description = json.loads(body)["description"]
+    assert err.startswith(f"incoming_session push for call-1@pbx to {server.push_url} failed: ")
+    assert err.endswith(f" {status} {HTTPStatus(status).phrase}: {description}\n")
+    assert out == body + "\n"
     assert "must be purged" not in out
 
 
@@ -325,44 +328,45 @@ def test_v1_410_asks_to_purge_the_token(
 ) -> None:
     body = '{"code": 410, "description": "push notification response", "data": {}}'
     server.answer(410, body)
-    code, out, _ = run(opensips_args(server.push_url), capsys)
+    code, out, err = run(opensips_args(server.push_url), capsys)
 
     assert code == 1
-    assert out.splitlines() == [
-        f"incoming_session push for call-1@pbx to {server.push_url} failed: 410: {body}",
-        "Token AAA-BBB must be purged",
-    ]
+    assert err == (
+        f"incoming_session push for call-1@pbx to {server.push_url} failed: 410 Gone: "
+        "push notification response\n"
+    )
+    assert out.splitlines() == [body, "Token AAA-BBB must be purged"]
 
 
 def test_v1_connection_refused(refused_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"{refused_url}/push"
-    code, out, _ = run(opensips_args(url), capsys)
+    code, out, err = run(opensips_args(url), capsys)
 
-    assert code == 1
+    assert (code, out) == (1, "")
     prefix = f"incoming_session push for call-1@pbx to {url} failed: connection error: "
-    assert out.startswith(prefix)
-    assert "refused" in out.lower()
+    assert err.startswith(prefix)
+    assert "refused" in err.lower()
 
 
 def test_v1_timeout_option(server: MockServer, capsys: pytest.CaptureFixture[str]) -> None:
     server.answer(200, ENVELOPE_OK, delay=1.0)
     started = time.monotonic()
-    code, out, _ = run([*opensips_args(server.push_url), "--timeout=0.2"], capsys)
+    code, _, err = run([*opensips_args(server.push_url), "--timeout=0.2"], capsys)
 
     assert code == 1
     assert time.monotonic() - started < 0.9
-    assert "failed: connection error: " in out
-    assert "timed out" in out
+    assert "failed: connection error: " in err
+    assert "timed out" in err
 
 
 def test_v1_redirect_is_not_followed(
     server: MockServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     server.answer(307, "")
-    code, out, _ = run(opensips_args(server.push_url), capsys)
+    code, _, err = run(opensips_args(server.push_url), capsys)
 
     assert code == 1
-    assert "failed: 307: " in out
+    assert "failed: HTTP 307 is not an rtc-pushserver answer (an empty body)" in err
     assert len(server.requests) == 1
 
 
@@ -413,7 +417,8 @@ def test_v2_add(server: MockServer, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(argv, capsys)
 
     assert code == 0
-    assert out == body + "\n"
+    url = f"{server.base}/v2/tokens/alice%40example.com"
+    assert out.splitlines() == [f"add POST {url} response 200 OK: token stored", body]
     request = server.only
     assert request.method == "POST"
     assert request.path == "/v2/tokens/alice%40example.com"
@@ -554,8 +559,10 @@ def test_v2_exit_codes(
     code, out, err = run(argv, capsys)
 
     assert code == expected
-    assert out == body + "\n"
-    assert (f"failed: {status}" in err) == (expected == 1)
+    assert out.splitlines()[-1] == body
+    verdict = f" {status} {HTTPStatus(status).phrase}: scripted\n"
+    assert (err if expected else out.splitlines(keepends=True)[0]).endswith(verdict)
+    assert ("failed:" in err) == (expected == 1)
 
 
 def test_v2_connection_refused(refused_url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -564,10 +571,10 @@ def test_v2_connection_refused(refused_url: str, capsys: pytest.CaptureFixture[s
         "--account", "alice@example.com",
         "push", "--callid", "c", "--from", "b@x", "--to", "a@x",
     ]  # fmt: skip
-    code, out, _ = run(argv, capsys)
+    code, out, err = run(argv, capsys)
 
-    assert code == 1
-    assert out.startswith(
+    assert (code, out) == (1, "")
+    assert err.startswith(
         f"push POST {refused_url}/v2/tokens/alice%40example.com/push failed: connection error: "
     )
 
@@ -577,6 +584,31 @@ def test_v2_requires_account(server: MockServer, capsys: pytest.CaptureFixture[s
     assert code == 2
     assert "--account" in err
     assert server.requests == []
+
+
+def test_either_url_form_for_both_interfaces(
+    server: MockServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(opensips_args(f"{server.base}/"), capsys)[0] == 0
+    remove = ["remove", "--appid", "com.example.phone", "--deviceid", "dev-1"]
+    assert run(["--url", server.push_url, "--account", "a@b", *remove], capsys)[0] == 0
+    assert [r.path for r in server.requests] == ["/push", "/v2/tokens/a%40b"]
+
+
+def test_an_answer_outside_the_envelope_names_the_url_called(
+    server: MockServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.answer(403, '{"message": "Missing Authentication Token"}')
+    url = f"{server.base}/stage/push"
+    code, out, err = run(opensips_args(url), capsys)
+
+    assert (code, out) == (1, "")
+    assert err == (
+        f"incoming_session push for call-1@pbx to {url} failed: HTTP 403 is not an "
+        'rtc-pushserver answer ({"message": "Missing Authentication Token"}); expected the '
+        "server's base URL or its /push URL as --url, e.g. http://localhost:8400 or "
+        "http://localhost:8400/push\n"
+    )
 
 
 def test_v2_default_url_and_timeout() -> None:
@@ -660,7 +692,12 @@ def test_bin_pushclient_runs_directly_from_repo_root(
     )
 
     assert result.returncode == 1, result.stderr
-    assert result.stdout.endswith("failed: 500: boom\n")
+    assert (result.stdout, result.stderr) == (
+        "",
+        f"incoming_session push for call-1@pbx to {server.push_url} failed: HTTP 500 is not "
+        "an rtc-pushserver answer (boom); expected the server's base URL or its /push URL as "
+        "--url, e.g. http://localhost:8400 or http://localhost:8400/push\n",
+    )
 
 
 def test_bin_pushclient_copied_next_to_tools(server: MockServer, tmp_path: Path) -> None:
