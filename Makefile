@@ -9,13 +9,24 @@ SIM_DIR ?= .run/simulator
 APNS_PORT ?= 8401
 FCM_PORT ?= 8402
 
-.PHONY: install run serve simulator test lint package infra-check bench soak clean
+.PHONY: install iac-tools run serve simulator test lint package infra-check checkov workflow-check \
+	infra deploy rollback delete smoke deploy-rehearsal bench soak clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@tools/install.sh $(PYTHON) $(VENV)
 	@touch $@
 
 install: $(VENV)/.installed
+
+# checkov and the SAM translator in their own venv: their pins clash with the app's.
+IAC_VENV ?= .venv-iac
+$(IAC_VENV)/.installed: requirements-iac.txt
+	test -x $(IAC_VENV)/bin/python || $(PYTHON) -m venv $(IAC_VENV)
+	@echo "installing checkov and aws-sam-translator into $(IAC_VENV) (about a minute, once)"
+	$(IAC_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-iac.txt
+	touch $@
+
+iac-tools: $(IAC_VENV)/.installed
 
 # The API on 127.0.0.1:$(PORT) with the sample config, and the APNs/FCM simulator it points at.
 # Logs are readable lines (LOG_FORMAT=json for CloudWatch's format); see tools/serve.py.
@@ -53,7 +64,44 @@ package: install
 infra-check: package
 	$(BIN)/cfn-lint .run/package/sam.json
 
-test: lint infra-check
+# The packaged template's security checks; every skipped check says why in the template.
+checkov: package iac-tools
+	$(IAC_VENV)/bin/checkov -f .run/package/sam.json -f infra/ci/github-deploy-role.json \
+		--framework cloudformation --quiet --compact --skip-download
+
+# The GitHub workflows against GitHub's schema, and their security audit (offline).
+workflow-check: install
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/zizmor --offline --quiet .github/workflows/
+
+BUCKET ?= $(ARTIFACT_BUCKET)
+CFN_ROLE ?= $(CLOUDFORMATION_ROLE_ARN)
+STACK_ARGS = --stage $(STAGE) --bucket $(BUCKET) $(if $(CFN_ROLE),--role-arn $(CFN_ROLE))
+
+# The data stack of a stage (tables, queues, alarm); its outputs become the stage's
+# environment in .chalice/config.json, so `chalice deploy --stage $(STAGE)` then works.
+infra: install
+	$(BIN)/python -m tools.deploy_stack infra $(STACK_ARGS)
+
+# The packaged stack of a stage (make package + CloudFormation), what CI deploys.
+deploy: package
+	$(BIN)/python -m tools.deploy_stack deploy $(STACK_ARGS)
+
+rollback: install
+	$(BIN)/python -m tools.deploy_stack rollback $(STACK_ARGS)
+
+delete: install
+	$(BIN)/python -m tools.deploy_stack delete $(STACK_ARGS)
+
+# A short check of any running instance: make smoke URL=https://.../api/
+smoke: install
+	$(BIN)/python -m tools.smoke $(URL)
+
+# Both deploy paths against moto in server mode: create, update, delete, checked after each.
+deploy-rehearsal: package iac-tools
+	$(BIN)/python -m tools.rehearse --sam-python $(IAC_VENV)/bin/python
+
+test: lint infra-check checkov workflow-check deploy-rehearsal
 	$(BIN)/pytest
 
 # The result on the terminal and in .run/bench/; RECORD=1 writes the tracked bench/results.md.
@@ -64,4 +112,4 @@ soak: install
 	$(BIN)/python -m bench.soak
 
 clean:
-	rm -rf .run .mypy_cache .ruff_cache
+	rm -rf .run .mypy_cache .ruff_cache $(IAC_VENV)
