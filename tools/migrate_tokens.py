@@ -25,8 +25,11 @@ Unlike the other tools this one needs the project's code and dependencies (`chal
 from __future__ import annotations
 
 import argparse
+import functools
+import io
 import os
 import pickle
+import pickletools
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,24 +61,65 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
 
+# What the calls of one file may build, in bytes or items: far above any real token file,
+# far below what hurts (a 31-byte pickle can otherwise ask for `bytes(200 MiB)`).
+MAX_BUILT = 64 * 1024 * 1024
+_SCALARS = (str, bytes, int, float, bool, complex)
+
+
 class RefusedPickle(pickle.UnpicklingError):
-    """The file references a global that a token file never needs."""
+    """The file references a global that a token file never needs, or builds too much."""
 
 
 class SafeUnpickler(pickle.Unpickler):
-    """Builds dicts, lists, strings and numbers only; never imports or calls anything else."""
+    """Builds dicts, lists, strings and numbers only; never imports or calls anything else,
+    and its calls build at most `budget` bytes or items in all."""
+
+    def __init__(self, file: io.BytesIO, budget: int = MAX_BUILT) -> None:
+        super().__init__(file)
+        self._budget = budget
 
     def find_class(self, module: str, name: str) -> Any:
         module = _MODULE_ALIASES.get(module, module)
         if (module, name) not in _SAFE_GLOBALS:
             raise RefusedPickle(f"refusing pickle global {module}.{name}")
-        return super().find_class(module, name)
+        return functools.partial(self._build, super().find_class(module, name))
+
+    def _build(self, kind: Any, *args: Any, **kwargs: Any) -> Any:
+        values = [*args, *kwargs.values()]
+        if kind is str and not all(isinstance(value, _SCALARS) for value in values):
+            # str() of a container is its repr, which shared references make exponential
+            raise RefusedPickle("refusing pickle: str() of a container")
+        cost = sum(_cost(kind, value) for value in values) or 1
+        if cost > self._budget:
+            raise RefusedPickle(
+                f"refusing pickle: {kind.__name__}() would build {cost:,} bytes or items,"
+                f" more than the {MAX_BUILT:,} a token file ever needs"
+            )
+        self._budget -= cost
+        return kind(*args, **kwargs)
+
+
+def _cost(kind: Any, value: Any) -> int:
+    """What building `kind` from `value` allocates: bytes(n) is n bytes, a copy its length."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return max(value, 1) if kind is bytes else 1
+    return len(value) if hasattr(value, "__len__") else 1
 
 
 def load_pickle(path: Path) -> Any:
-    """The unpickled token file; RefusedPickle when it references anything unsafe."""
-    with path.open("rb") as handle:
-        return SafeUnpickler(handle).load()
+    """The unpickled token file; RefusedPickle when it references anything unsafe.
+
+    The opcodes are read once without building anything first: the unpickler allocates the
+    length a bytes or string opcode announces before reading it, and a 14-byte file can
+    announce a terabyte."""
+    data = path.read_bytes()
+    try:
+        for _ in pickletools.genops(data):
+            pass
+    except ValueError as exc:
+        raise pickle.UnpicklingError(f"pickle data was truncated or malformed: {exc}") from None
+    return SafeUnpickler(io.BytesIO(data)).load()
 
 
 @dataclass(frozen=True)
@@ -129,7 +173,8 @@ def _silent(value: Any) -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
-    raise Malformed(f"silent is not a boolean ({value!r})")
+    shown = repr(value) if isinstance(value, (str, int, float)) else type(value).__name__
+    raise Malformed(f"silent is not a boolean ({shown})")
 
 
 def to_device(account: str, key: str, record: Any, updated_at: float = 0.0) -> Device:
@@ -171,7 +216,8 @@ def plan(data: Any, updated_at: float = 0.0) -> Plan:
         raise Malformed(f"the file holds a {type(data).__name__}, not {{account: devices}}")
     result = Plan()
     for raw_account, entries in data.items():
-        account = str(raw_account)
+        # repr of a non-string (a tuple of shared tuples) can be exponential: only its type
+        account = raw_account if isinstance(raw_account, str) else f"<{type(raw_account).__name__}>"
         if not isinstance(raw_account, str) or "@" not in raw_account.strip("@"):
             result.skipped.append(Skipped(account, "*", "account is not user@domain"))
             continue
@@ -182,7 +228,7 @@ def plan(data: Any, updated_at: float = 0.0) -> Plan:
         # Later records win, as they did in the original's dict: keep the last per key.
         chosen: dict[tuple[str, str], tuple[str, Device]] = {}
         for raw_key, record in entries.items():
-            key = str(raw_key)
+            key = raw_key if isinstance(raw_key, str) else f"<{type(raw_key).__name__}>"
             try:
                 device = to_device(account, key, record, updated_at)
             except Malformed as exc:

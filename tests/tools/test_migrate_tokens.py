@@ -380,3 +380,44 @@ def test_factory_builds_a_sqlite_store(tmp_path: Path) -> None:
     store = migrate_tokens.make_store(options)
     assert isinstance(store, SqliteTokenStore)
     assert store.path == tmp_path / "t.db"
+
+
+# bytes(200 MiB) in 28 bytes: the global, the size as an argument tuple, REDUCE
+HUGE_BYTES = b"\x80\x04\x8c\x08builtins\x8c\x05bytes\x93J\x00\x00\x80\x0c\x85R."
+
+
+def test_a_pickle_that_asks_for_gigabytes_is_refused_with_a_clear_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "webrtc_device_tokens"
+    path.write_bytes(HUGE_BYTES)
+    with pytest.raises(RefusedPickle, match=r"bytes\(\) would build 209,715,200 bytes"):
+        load_pickle(path)
+    assert main(["--pickle", str(path), "--dry-run"]) == 2
+    assert "more than the 67,108,864 a token file ever needs" in capsys.readouterr().err
+
+
+def test_many_small_calls_share_one_budget(tmp_path: Path) -> None:
+    # 100 calls of list(bytes(1 MiB)): each within the bound, together over it
+    one = b"cbuiltins\nlist\n(cbuiltins\nbytes\n(J\x00\x00\x10\x00tRtR"
+    path = tmp_path / "tokens"
+    path.write_bytes(b"\x80\x02(" + one * 100 + b"l.")
+    with pytest.raises(RefusedPickle, match="a token file ever needs"):
+        load_pickle(path)
+
+
+def test_str_of_a_container_is_refused(tmp_path: Path) -> None:
+    # a tuple of two references to the level below, 22 levels: its repr has 2**22 leaves
+    level = b"q\x000h\x00h\x00\x86"  # memoize, pop, push it twice, pair them
+    path = tmp_path / "tokens"
+    path.write_bytes(b"\x80\x02cbuiltins\nstr\n)" + level * 22 + b"\x85R.")
+    with pytest.raises(RefusedPickle, match=r"str\(\) of a container"):
+        load_pickle(path)
+
+
+def test_a_length_longer_than_the_file_is_not_allocated(tmp_path: Path) -> None:
+    # BINBYTES8 announcing 2**40 bytes in a 14-byte file
+    path = tmp_path / "tokens"
+    path.write_bytes(b"\x80\x04\x8e" + (2**40).to_bytes(8, "little") + b"abc")
+    with pytest.raises(pickle.UnpicklingError, match="truncated"):
+        load_pickle(path)
