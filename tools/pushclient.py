@@ -3,8 +3,9 @@
 Two interfaces share one program:
 
 * **v1** (the default): the options of ``sylk-pushclient``, so OpenSIPS scripts that call it
-  keep working unchanged. It POSTs one v1 wake-up request to ``/push`` and exits 0 only when
-  the server answers HTTP 200::
+  keep working unchanged. It POSTs one v1 wake-up request to ``/push`` and exits 0 when the
+  server answers 200 (delivered) or 202 (queued for retry, or accepted for delivery), 1 on
+  any other answer or no answer, 2 on a usage error (the original exits 1 on a 202 too)::
 
       pushclient --url http://pushserver:8400/push --platform=ios --appid=com.example.app \\
           --token=AAA-BBB --deviceid=dev1 --callid=abc --from=alice@example.com \\
@@ -384,7 +385,9 @@ def v1_body(args: argparse.Namespace) -> JSONBody:
     )
 
 
-V1_OK = {200}  # as sylk-pushclient: 202 (queued, async mode) is not a delivered push
+# 202 (queued for retry, or accepted for delivery): the server owns the push now. The
+# original sylk-pushclient exits 1 on it, so OpenSIPS logs such a push as failed.
+V1_OK = {200, 202}
 V2_OK = {*range(200, 300), 410}  # 410: the dead token was forgotten, as asked
 
 

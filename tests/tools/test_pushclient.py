@@ -301,10 +301,24 @@ def test_v1_token_split(
     assert server.only.json["token"] == sent
 
 
+@pytest.mark.parametrize("description", ["accepted for delivery", "queued for retry"])
+def test_v1_202_is_success_unlike_the_original(
+    server: MockServer, capsys: pytest.CaptureFixture[str], description: str
+) -> None:
+    body = f'{{"code": 202, "description": "{description}", "data": {{}}}}'
+    server.answer(202, body)
+    code, out, _ = run(opensips_args(server.push_url), capsys)
+
+    assert code == 0
+    assert out == (
+        f"incoming_session push for call-1@pbx to {server.push_url} response 202 Accepted: "
+        f"{description}\n{body}\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("status", "body"),
     [
-        (202, '{"code": 202, "description": "accepted for delivery", "data": {}}'),
         (400, '{"code": 400, "description": "field required: to", "data": ""}'),
         (500, '{"code": 500, "description": "internal error", "data": {}}'),
     ],
