@@ -189,7 +189,7 @@ def log_outcome(job: Job, outcome: Outcome) -> None:
     tracing.push_traced(job.log_fields(), str(outcome.verdict), outcome.latency_ms)
 
 
-def message_for(job: Job, attempt: int) -> RetryMessage:
+def message_for(job: Job, attempt: int, last_reason: str | None = None) -> RetryMessage:
     req = job.request.model_dump(by_alias=True, exclude_none=True)
     push_id = job.apns_id or str(
         uuid.uuid5(APNS_ID_NAMESPACE, f"{job.app.app_id}\n{job.request_id}\n{job.request.token}")
@@ -203,6 +203,7 @@ def message_for(job: Job, attempt: int) -> RetryMessage:
         attempt,
         job.account,
         job.request_id,
+        last_reason,
     )
 
 
@@ -242,7 +243,7 @@ def _queue_retry(
         _log_expired(job, job.attempt, outcome.reason)
         return {"reason": f"{outcome.reason} (expired after {job.attempt} attempts)"}
     try:
-        rt.retry_queue.enqueue(message_for(job, job.attempt + 1), delay)
+        rt.retry_queue.enqueue(message_for(job, job.attempt + 1, outcome.reason), delay)
     except StorageUnavailable as exc:
         audit.push_logged("retry not queued", logging.ERROR, reason=str(exc))
         if from_queue:
@@ -261,6 +262,7 @@ def _queue_retry(
 def _log_expired(job: Job, attempts: int, reason: str | None = None) -> None:
     """A push past its deadline: never dropped silently."""
     audit.count("PushExpired", app_id=job.app.app_id, platform=job.app.platform)
+    audit.count("PushExpired")  # stage-wide, for the alarm
     audit.push_logged(
         "push expired", logging.WARNING, **job.log_fields(), attempts=attempts, reason=reason
     )
@@ -309,6 +311,6 @@ def redeliver(rt: Runtime, message: RetryMessage) -> None:
     request = PushRequest.model_validate(message.request)
     job = Job(app, request, message.deadline, message.account, message.attempt)
     if time.time() >= job.deadline:
-        _log_expired(job, job.attempt - 1)
+        _log_expired(job, job.attempt - 1, message.last_reason)
         return
     settle(rt, [job], deliver([job], multiplexed=True), from_queue=True)

@@ -16,7 +16,7 @@ from chalicelib import api
 from chalicelib.retry.base import RetryMessage
 from chalicelib.retry.sqs import create_queues
 from fakepns.fake_apns import FakeApns, Reply
-from fakepns.server_config import SYLK, settings_for
+from fakepns.server_config import LINPHONE, SYLK, settings_for
 from tests.helpers import call, read_lines
 from tests.test_push_v1 import VOIP_TOKEN, body
 
@@ -110,3 +110,30 @@ def test_a_failing_retry_handler_is_logged_with_the_message_fields(
     assert failed["level"] == "ERROR"
     assert (failed["call_id"], failed["attempt"], failed["request_id"]) == ("broken-1", 2, "r-1")
     assert "exception" in failed
+
+
+def test_a_retry_that_arrives_past_the_deadline_logs_the_last_reason(
+    config_dir: Path, apns: FakeApns, sqs: Any, log_file: Path
+) -> None:
+    ini = config_dir / "applications.ini"
+    ini.write_text(ini.read_text().replace("[linphone-ios]", "[linphone-ios]\ncall_deadline = 2"))
+    queue_url, _ = create_queues(sqs, f"retry-late-{time.time_ns()}")
+    api.reset_runtime(settings_for(config_dir, RETRY_QUEUE="sqs", RETRY_QUEUE_URL=queue_url))
+    apns.script(VOIP_TOKEN, Reply(503, "ServiceUnavailable"))
+    request = body(LINPHONE, "ios", None, **{"call-id": "late-1"})
+    with Client(app) as client:
+        status, answer = call(client, "POST", "/push", request)
+        assert status == 202
+        [queued] = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=3)["Messages"]
+        time.sleep(max(0.0, answer["data"]["retry"]["deadline"] + 1 - time.time()))
+        record = {"messageId": queued["MessageId"], "receiptHandle": "r", "body": queued["Body"]}
+        start = log_file.stat().st_size
+        client.lambda_.invoke("retry_pushes", {"Records": [record]})
+    [expired] = read_lines(log_file, start)
+    assert (expired["message"], expired["call_id"], expired["attempts"]) == (
+        "push expired",
+        "late-1",
+        1,
+    )
+    assert expired["reason"].startswith("ServiceUnavailable")
+    assert len(apns.attempts) == 1

@@ -193,13 +193,25 @@ def test_dashboard_and_alarms_read_metrics_the_code_emits(
     body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
     widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
     searched = set(re.findall(r'MetricName=\\?"(\w+)\\?"', json.dumps(widgets)))
+    # an alarm reads one dimension set exactly: the stage-wide one, (service) alone
+    stage_wide = {
+        metric["Name"]
+        for document in documents
+        for directive in document["_aws"]["CloudWatchMetrics"]
+        if ["service"] in directive["Dimensions"]
+        for metric in directive["Metrics"]
+    }
     alarmed = {
         alarm["Properties"]["MetricName"]
         for alarm in of_type("AWS::CloudWatch::Alarm").values()
         if "RtcPushserver" in json.dumps(alarm["Properties"].get("Namespace", ""))
     }
+    for alarm in of_type("AWS::CloudWatch::Alarm").values():
+        if "RtcPushserver" in json.dumps(alarm["Properties"].get("Namespace", "")):
+            assert alarm["Properties"]["Dimensions"] == [{"Name": "service", "Value": "pushserver"}]
     assert searched and alarmed
-    assert searched | alarmed <= emitted, (searched | alarmed) - emitted
+    assert searched <= emitted, searched - emitted
+    assert alarmed <= stage_wide, alarmed - stage_wide
 
 
 def test_each_stage_emits_into_the_namespace_its_dashboard_and_alarms_read() -> None:

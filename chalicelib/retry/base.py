@@ -20,6 +20,7 @@ class RetryMessage:
     attempt: int  # the attempt this message makes (the inline one is 1)
     account: str | None = None
     request_id: str | None = None  # `<event>-<app-id or account>-<call-id>`, for the logs
+    last_reason: str | None = None  # why the previous attempt failed: logged if it expires
 
     def log_fields(self) -> dict[str, Any]:
         """The correlation fields of the push this message retries."""
