@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from .config.source import ConfigSource
+from .errors import ConfigError
 from .retry.base import RetryMessage, RetryQueue
 from .settings import Settings
 from .tokens.base import TokenStore
@@ -72,16 +73,17 @@ class Runtime:
 
     @cached_property
     def retry_handler(self) -> IdempotentHandler:
-        """The SQS consumer's handler: a message SQS delivers twice is pushed once."""
-        from .retry.idempotency import dynamodb_persistence, once, sqlite_persistence
+        """The SQS consumer's handler: a message SQS delivers twice is pushed once, by the
+        records in IDEMPOTENCY_TABLE."""
+        from .retry.idempotency import dynamodb_persistence, once
 
+        if not self.settings.idempotency_table:
+            raise ConfigError(
+                "IDEMPOTENCY_TABLE is not set: the retry consumer needs it so that a message "
+                "SQS delivers twice is pushed once"
+            )
         with self._lock:
-            if self.settings.idempotency_table:
-                persistence = dynamodb_persistence(self.settings.idempotency_table)
-            else:
-                self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-                persistence = sqlite_persistence(self.settings.data_dir / "idempotency.sqlite3")
-            return once(persistence)(self.redeliver)
+            return once(dynamodb_persistence(self.settings.idempotency_table))(self.redeliver)
 
     def redeliver(self, message: RetryMessage) -> None:
         self._handle_retry(self, message)

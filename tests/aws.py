@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import urllib.request
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -70,3 +71,15 @@ def reset_moto(endpoint: str) -> None:
     request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
     with urllib.request.urlopen(request, timeout=10) as response:
         response.read()
+
+
+@pytest.fixture
+def idempotency_table(moto_server: str) -> str:
+    """A fresh idempotency table in moto, for the retry consumer (IDEMPOTENCY_TABLE)."""
+    import boto3
+
+    from chalicelib.retry.idempotency import create_idempotency_table
+
+    name = f"idempotency-{uuid.uuid4().hex[:12]}"
+    create_idempotency_table(boto3.client("dynamodb"), name)
+    return name

@@ -66,10 +66,17 @@ def test_each_local_retry_logs_json_with_the_correlation_fields(
 
 
 def test_a_retry_that_fails_and_is_queued_again_logs_only_json_with_its_call_id(
-    config_dir: Path, apns: FakeApns, sqs: Any, log_file: Path
+    config_dir: Path, apns: FakeApns, sqs: Any, log_file: Path, idempotency_table: str
 ) -> None:
     queue_url, _ = create_queues(sqs, f"retry-logs-{time.time_ns()}")
-    api.reset_runtime(settings_for(config_dir, RETRY_QUEUE="sqs", RETRY_QUEUE_URL=queue_url))
+    api.reset_runtime(
+        settings_for(
+            config_dir,
+            RETRY_QUEUE="sqs",
+            RETRY_QUEUE_URL=queue_url,
+            IDEMPOTENCY_TABLE=idempotency_table,
+        )
+    )
     apns.script(VOIP_TOKEN, Reply(503, "ServiceUnavailable"), Reply(503, "ServiceUnavailable"))
     request = body(SYLK, "ios", "incoming_session", **{"call-id": "story-sqs"})
     with Client(app) as client:

@@ -35,9 +35,9 @@ def invoke(client: Client, records: list[dict[str, Any]]) -> tuple[float, Any]:
 
 
 def test_a_batch_of_10_against_a_200_ms_pns_takes_under_3_round_trips(
-    config_dir: Path, apns: FakeApns
+    config_dir: Path, apns: FakeApns, idempotency_table: str
 ) -> None:
-    api.reset_runtime(settings_for(config_dir))
+    api.reset_runtime(settings_for(config_dir, IDEMPOTENCY_TABLE=idempotency_table))
     with Client(app) as client:
         invoke(client, [record(99)])  # a warm container: its connection is open
         apns.latency(RTT)
@@ -49,8 +49,10 @@ def test_a_batch_of_10_against_a_200_ms_pns_takes_under_3_round_trips(
     assert seconds < 3 * RTT, f"{seconds:.2f} s for 10 retries at {RTT} s each"
 
 
-def test_each_message_is_settled_on_its_own(config_dir: Path, apns: FakeApns) -> None:
-    api.reset_runtime(settings_for(config_dir))
+def test_each_message_is_settled_on_its_own(
+    config_dir: Path, apns: FakeApns, idempotency_table: str
+) -> None:
+    api.reset_runtime(settings_for(config_dir, IDEMPOTENCY_TABLE=idempotency_table))
     apns.script(f"{2:064x}", Reply(400, "BadTopic"))  # message 1: rejected, done with
     records = [record(0), {"messageId": "poison", "receiptHandle": "r", "body": "{"}, record(1)]
     records.append(record(2))

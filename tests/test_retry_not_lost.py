@@ -28,10 +28,17 @@ def sqs(moto_server: str) -> Any:
 
 
 def test_a_retry_that_cannot_be_queued_again_is_kept_for_redelivery(
-    config_dir: Path, apns: FakeApns, sqs: Any
+    config_dir: Path, apns: FakeApns, sqs: Any, idempotency_table: str
 ) -> None:
     queue_url, _ = create_queues(sqs, f"retry-kept-{time.time_ns()}")
-    api.reset_runtime(settings_for(config_dir, RETRY_QUEUE="sqs", RETRY_QUEUE_URL=queue_url))
+    api.reset_runtime(
+        settings_for(
+            config_dir,
+            RETRY_QUEUE="sqs",
+            RETRY_QUEUE_URL=queue_url,
+            IDEMPOTENCY_TABLE=idempotency_table,
+        )
+    )
     apns.script(VOIP_TOKEN, Reply(503, "ServiceUnavailable"), Reply(503, "ServiceUnavailable"))
     request = body(SYLK, "ios", "incoming_session", **{"call-id": "kept-1"})
     with Client(app) as client:

@@ -1,22 +1,15 @@
-"""Duplicate safety: SQLite files and DynamoDB (moto server), real threads and real time."""
+"""Duplicate safety: DynamoDB (moto server), real threads and real time."""
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyItemAlreadyExistsError,
-    IdempotencyItemNotFoundError,
-)
-from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from chalicelib.retry.base import RetryMessage
 from chalicelib.retry.idempotency import (
@@ -25,38 +18,20 @@ from chalicelib.retry.idempotency import (
     create_idempotency_table,
     dynamodb_persistence,
     once,
-    sqlite_persistence,
 )
 from chalicelib.retry.sqs import consume
 
 from .helpers import message
 
-if TYPE_CHECKING:
-    from chalicelib.retry.idempotency import SqlitePersistenceLayer
-
 Factory = Callable[[], BasePersistenceLayer]
 
 
-@pytest.fixture(params=["sqlite", "dynamodb"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Factory]:
-    """Makes persistence objects on one shared store, as separate Lambda instances would."""
-    if request.param == "sqlite":
-        path = tmp_path / "idempotency.sqlite3"
-        made: list[SqlitePersistenceLayer] = []
-
-        def make_sqlite() -> BasePersistenceLayer:
-            layer = sqlite_persistence(path)
-            made.append(layer)
-            return layer
-
-        yield make_sqlite
-        for layer in made:
-            layer.close()
-    else:
-        client = request.getfixturevalue("dynamodb")
-        table = f"idempotency-{uuid.uuid4().hex[:12]}"
-        create_idempotency_table(client, table)
-        yield lambda: dynamodb_persistence(table, client=client)
+@pytest.fixture
+def store(dynamodb: Any) -> Factory:
+    """Makes persistence objects on one shared table, as separate Lambda instances would."""
+    table = f"idempotency-{uuid.uuid4().hex[:12]}"
+    create_idempotency_table(dynamodb, table)
+    return lambda: dynamodb_persistence(table, client=dynamodb)
 
 
 class Counter:
@@ -204,13 +179,8 @@ def test_consume_with_once_skips_a_redelivered_copy(store: Factory) -> None:
     assert len(counter.calls) == 1
 
 
-def test_once_returns_an_idempotent_handler(tmp_path: Path) -> None:
-    layer = sqlite_persistence(tmp_path / "db.sqlite3")
-    try:
-        wrapped = once(layer)(Counter())
-        assert isinstance(wrapped, IdempotentHandler)
-    finally:
-        layer.close()
+def test_once_returns_an_idempotent_handler(store: Factory) -> None:
+    assert isinstance(once(store())(Counter()), IdempotentHandler)
 
 
 def test_the_idempotency_table_has_ttl_on_expiration(dynamodb: Any) -> None:
@@ -220,147 +190,3 @@ def test_the_idempotency_table_has_ttl_on_expiration(dynamodb: Any) -> None:
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expiration"}
     key = dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]
     assert key == [{"AttributeName": "id", "KeyType": "HASH"}]
-
-
-# The persistence layers themselves: the SQLite one must answer as the DynamoDB one does.
-
-
-def now() -> int:
-    return int(dt.datetime.now().timestamp())
-
-
-def record(
-    key: str,
-    status: str = "INPROGRESS",
-    expiry: int | None = None,
-    in_progress_expiry_ms: int | None = None,
-    data: str = "",
-) -> DataRecord:
-    return DataRecord(
-        idempotency_key=key,
-        status=status,
-        expiry_timestamp=now() + 3600 if expiry is None else expiry,
-        in_progress_expiry_timestamp=in_progress_expiry_ms,
-        response_data=data,
-    )
-
-
-def put(layer: BasePersistenceLayer, data_record: DataRecord) -> None:
-    layer._put_record(data_record=data_record)
-
-
-def test_put_refuses_a_live_record_and_returns_it(store: Factory) -> None:
-    layer = store()
-    put(layer, record("k"))
-    with pytest.raises(IdempotencyItemAlreadyExistsError) as info:
-        put(layer, record("k"))
-    old = info.value.old_data_record
-    assert old is not None
-    assert old.idempotency_key == "k"
-    assert old.status == "INPROGRESS"
-
-
-def test_put_replaces_an_expired_record(store: Factory) -> None:
-    layer = store()
-    put(layer, record("k", status="COMPLETED", expiry=now() - 10, data='{"x": 1}'))
-    put(layer, record("k"))
-    got = layer._get_record("k")
-    assert got.status == "INPROGRESS"
-    assert not got.response_data
-
-
-def test_put_replaces_an_in_progress_record_whose_lock_expired(store: Factory) -> None:
-    layer = store()
-    put(layer, record("k", in_progress_expiry_ms=now() * 1000 - 1000))
-    fresh = now() * 1000 + 60_000
-    put(layer, record("k", in_progress_expiry_ms=fresh))
-    assert layer._get_record("k").in_progress_expiry_timestamp == fresh
-
-
-def test_put_keeps_a_live_in_progress_lock(store: Factory) -> None:
-    layer = store()
-    put(layer, record("k", in_progress_expiry_ms=now() * 1000 + 60_000))
-    with pytest.raises(IdempotencyItemAlreadyExistsError):
-        put(layer, record("k"))
-
-
-def test_put_keeps_a_completed_record_even_after_its_lock_time(store: Factory) -> None:
-    layer = store()
-    put(layer, record("k", in_progress_expiry_ms=now() * 1000 - 1000))
-    layer._update_record(data_record=record("k", status="COMPLETED", data="null"))
-    with pytest.raises(IdempotencyItemAlreadyExistsError) as info:
-        put(layer, record("k"))
-    assert info.value.old_data_record is not None
-    assert info.value.old_data_record.status == "COMPLETED"
-
-
-def test_update_get_and_delete(store: Factory) -> None:
-    layer = store()
-    with pytest.raises(IdempotencyItemNotFoundError):
-        layer._get_record("k")
-    lock_ms = now() * 1000 + 5000
-    put(layer, record("k", in_progress_expiry_ms=lock_ms))
-    layer._update_record(data_record=record("k", status="COMPLETED", data='{"ok": true}'))
-    got = layer._get_record("k")
-    assert got.status == "COMPLETED"
-    assert got.response_json_as_dict() == {"ok": True}
-    assert got.in_progress_expiry_timestamp == lock_ms  # update_item leaves other attributes
-    layer._delete_record(data_record=DataRecord(idempotency_key="k"))
-    with pytest.raises(IdempotencyItemNotFoundError):
-        layer._get_record("k")
-    layer._delete_record(data_record=DataRecord(idempotency_key="k"))  # deleting twice is fine
-
-
-def test_update_creates_a_missing_record(store: Factory) -> None:
-    layer = store()
-    layer._update_record(data_record=record("k", status="COMPLETED", data="null"))
-    assert layer._get_record("k").status == "COMPLETED"
-
-
-def test_expired_records_are_still_read_as_expired(store: Factory) -> None:
-    layer = store()
-    put(layer, record("k", status="COMPLETED", expiry=now() - 10))
-    assert layer._get_record("k").status == "EXPIRED"
-
-
-def test_sqlite_put_race_has_one_winner(tmp_path: Path) -> None:
-    path = tmp_path / "race.sqlite3"
-    layers = [sqlite_persistence(path) for _ in range(4)]
-    start = threading.Barrier(16)
-    winners: list[int] = []
-    lock = threading.Lock()
-
-    def contend(n: int) -> None:
-        start.wait()
-        try:
-            put(layers[n % 4], record("k"))
-        except IdempotencyItemAlreadyExistsError:
-            return
-        with lock:
-            winners.append(n)
-
-    threads = [threading.Thread(target=contend, args=(n,)) for n in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
-    try:
-        assert len(winners) == 1
-    finally:
-        for layer in layers:
-            layer.close()
-
-
-def test_sqlite_drops_expired_records_when_opened(tmp_path: Path) -> None:
-    path = tmp_path / "ttl.sqlite3"
-    layer = sqlite_persistence(path)
-    put(layer, record("old", status="COMPLETED", expiry=now() - 10))
-    put(layer, record("live"))
-    layer.close()
-    reopened = sqlite_persistence(path)
-    try:
-        with pytest.raises(IdempotencyItemNotFoundError):
-            reopened._get_record("old")
-        assert reopened._get_record("live").status == "INPROGRESS"
-    finally:
-        reopened.close()

@@ -63,9 +63,9 @@ UNNAMED: list[Any] = [
 
 
 def test_each_record_is_judged_on_its_own(
-    config_dir: Path, apns: FakeApns, caplog: pytest.LogCaptureFixture
+    config_dir: Path, apns: FakeApns, caplog: pytest.LogCaptureFixture, idempotency_table: str
 ) -> None:
-    api.reset_runtime(settings_for(config_dir))
+    api.reset_runtime(settings_for(config_dir, IDEMPOTENCY_TABLE=idempotency_table))
     records: list[Any] = [{"messageId": "good-1", "receiptHandle": "r", "body": good_message("g1")}]
     records += [record for _, record in MALFORMED] + UNNAMED
     records.append({"messageId": "good-2", "receiptHandle": "r", "body": good_message("g2")})
@@ -79,8 +79,10 @@ def test_each_record_is_judged_on_its_own(
     assert len(skipped) == len(UNNAMED)
 
 
-def test_an_event_without_records_is_an_empty_batch(config_dir: Path) -> None:
-    api.reset_runtime(settings_for(config_dir))
+def test_an_event_without_records_is_an_empty_batch(
+    config_dir: Path, idempotency_table: str
+) -> None:
+    api.reset_runtime(settings_for(config_dir, IDEMPOTENCY_TABLE=idempotency_table))
     with Client(app) as client:
         for event in ({}, {"Records": None}, {"Records": "x"}):
             answer = client.lambda_.invoke("retry_pushes", event).payload

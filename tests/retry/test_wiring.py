@@ -5,20 +5,19 @@ receives and deletes as Lambda would)."""
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Any
 
 from chalice.app import Chalice, SQSEvent
 from chalice.test import Client
 
 from chalicelib.retry.base import RetryMessage
-from chalicelib.retry.idempotency import once, sqlite_persistence
+from chalicelib.retry.idempotency import create_idempotency_table, dynamodb_persistence, once
 from chalicelib.retry.sqs import consume, create_queues, event_records
 
 from .helpers import message
 
 
-def test_sqs_handler_skips_duplicates_and_reports_failures(sqs: Any, tmp_path: Path) -> None:
+def test_sqs_handler_skips_duplicates_and_reports_failures(sqs: Any, dynamodb: Any) -> None:
     url, _ = create_queues(sqs, f"retry-{uuid.uuid4().hex[:12]}")
     pushed: list[str] = []
 
@@ -27,8 +26,9 @@ def test_sqs_handler_skips_duplicates_and_reports_failures(sqs: Any, tmp_path: P
             raise RuntimeError("PNS down")
         pushed.append(m.message_id)
 
-    persistence = sqlite_persistence(tmp_path / "idempotency.sqlite3")
-    handler = once(persistence)(redeliver)
+    table = f"idempotency-{uuid.uuid4().hex[:12]}"
+    create_idempotency_table(dynamodb, table)
+    handler = once(dynamodb_persistence(table, client=dynamodb))(redeliver)
     app = Chalice(app_name="retry-wiring")
     contexts: list[Any] = []
 
@@ -52,11 +52,8 @@ def test_sqs_handler_skips_duplicates_and_reports_failures(sqs: Any, tmp_path: P
             for m in received
         ]
     }
-    try:
-        with Client(app) as client:
-            payload = client.lambda_.invoke("retry_pushes", event).payload
-    finally:
-        persistence.close()
+    with Client(app) as client:
+        payload = client.lambda_.invoke("retry_pushes", event).payload
     assert sorted(f["itemIdentifier"] for f in payload["batchItemFailures"]) == sorted(
         [sent["bad"], sent["poison"]]
     )
