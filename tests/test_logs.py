@@ -120,12 +120,18 @@ def test_a_failing_retry_handler_is_logged_with_the_message_fields(
 
 
 def test_a_retry_that_arrives_past_the_deadline_logs_the_last_reason(
-    config_dir: Path, apns: FakeApns, sqs: Any, log_file: Path
+    config_dir: Path, apns: FakeApns, sqs: Any, log_file: Path, idempotency_table: str
 ) -> None:
     ini = config_dir / "applications.ini"
     ini.write_text(ini.read_text().replace("[linphone-ios]", "[linphone-ios]\ncall_deadline = 2"))
     queue_url, _ = create_queues(sqs, f"retry-late-{time.time_ns()}")
-    api.reset_runtime(settings_for(config_dir, RETRY_QUEUE="sqs", RETRY_QUEUE_URL=queue_url))
+    settings = settings_for(
+        config_dir,
+        RETRY_QUEUE="sqs",
+        RETRY_QUEUE_URL=queue_url,
+        IDEMPOTENCY_TABLE=idempotency_table,
+    )
+    api.reset_runtime(settings)
     apns.script(VOIP_TOKEN, Reply(503, "ServiceUnavailable"))
     request = body(LINPHONE, "ios", None, **{"call-id": "late-1"})
     with Client(app) as client:
