@@ -74,23 +74,30 @@ class Function:
 
 def functions(stage: str, config: Path) -> list[Function]:
     document = json.loads(config.read_text())
-    settings = document["stages"][stage]
-    found = [_function("api_handler", "app.app", settings, config.parent)]
-    for name in settings.get("lambda_functions", {}):
-        found.append(_function(name, f"app.{name}", settings, config.parent))
+    named = {
+        **document.get("lambda_functions", {}),
+        **document["stages"][stage].get("lambda_functions", {}),
+    }
+    found = [_function("api_handler", "app.app", stage, document, config.parent)]
+    for name in named:
+        found.append(_function(name, f"app.{name}", stage, document, config.parent))
     return found
 
 
-def _function(name: str, handler: str, stage: dict[str, Any], chalice_dir: Path) -> Function:
-    own = stage.get("lambda_functions", {}).get(name, {})
-    policy_file = own.get("iam_policy_file", stage["iam_policy_file"])
+def _function(
+    name: str, handler: str, stage: str, document: dict[str, Any], chalice_dir: Path
+) -> Function:
+    # Chalice's own lookup: function in stage, stage, function, then the top-level keys
+    from chalice.config import Config
+
+    resolved = Config(chalice_stage=stage, function_name=name, config_from_disk=document)
     return Function(
         name=name,
         handler=handler,
-        memory=own.get("lambda_memory_size", stage.get("lambda_memory_size", 128)),
-        timeout=own.get("lambda_timeout", stage.get("lambda_timeout", 60)),
-        env={**stage.get("environment_variables", {}), **own.get("environment_variables", {})},
-        policy=json.loads((chalice_dir / policy_file).read_text()),
+        memory=resolved.lambda_memory_size or 128,
+        timeout=resolved.lambda_timeout or 60,
+        env=dict(resolved.environment_variables),
+        policy=json.loads((chalice_dir / resolved.iam_policy_file).read_text()),
     )
 
 
