@@ -1,4 +1,4 @@
-"""A small soak in the test suite; `make bench` runs the full 1,000 (bench/soak.py)."""
+"""A small soak in the test suite; `make soak` runs the full 1,000 (bench/soak.py)."""
 
 from __future__ import annotations
 

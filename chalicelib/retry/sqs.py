@@ -20,7 +20,9 @@ from .idempotency import DuplicateInProgress
 from .policy import MAX_DELAY
 
 MAX_RECEIVE_COUNT = 5  # deliveries before SQS moves a message to the dead-letter queue
-VISIBILITY_TIMEOUT = 60  # seconds; keep at least 6x the consumer function's timeout
+# Seconds, for the queues create_queues makes (tests, local tooling). The deployed queue's is
+# in infra/data.json: at least 6x the consumer function's timeout, as AWS advises.
+VISIBILITY_TIMEOUT = 60
 BATCH_WORKERS = 100  # messages of a batch handled at once: pns.MAX_CONCURRENT_SENDS streams
 DLQ_RETENTION = 14 * 24 * 3600  # the SQS maximum, to leave time to inspect poison messages
 

@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -90,6 +91,25 @@ def test_create_queues_sets_the_redrive_policy_and_visibility(sqs: Any) -> None:
     assert redrive["deadLetterTargetArn"] == dlq_arn
     assert int(redrive["maxReceiveCount"]) == 5
     assert dlq_url.endswith("-dlq")
+
+
+def test_the_deployed_queue_hides_a_message_6x_the_consumers_timeout() -> None:
+    # AWS's advice for a Lambda event source: a slow batch must not reappear mid-run
+    from chalice.config import Config
+
+    root = Path(__file__).resolve().parents[2]
+    resources = json.loads((root / "infra" / "data.json").read_text())["Resources"]
+    [queue] = [
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in r["Properties"]
+    ]
+    chalice = json.loads((root / ".chalice" / "config.json").read_text())
+    for stage in ("dev", "prod"):
+        consumer = Config(
+            chalice_stage=stage, function_name="retry_pushes", config_from_disk=chalice
+        )
+        assert queue["Properties"]["VisibilityTimeout"] >= 6 * consumer.lambda_timeout
 
 
 def test_enqueue_sends_the_message_with_a_timer(sqs: Any) -> None:
