@@ -99,6 +99,7 @@ def captured(
     fcm: FakeFcm,
     tmp_path: Path,
     log_file: Path,
+    idempotency_table: str,
     capsys: pytest.CaptureFixture[str],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(log lines, EMF documents) of a run covering every outcome."""
@@ -135,6 +136,10 @@ def captured(
     )
     api.current_runtime().retry_queue.enqueue(broken, 0)
     wait_for(log_file, "retry handler failed")
+    api.reset_runtime(settings_for(config_dir, IDEMPOTENCY_TABLE=idempotency_table))
+    poison = {"messageId": "m-1", "receiptHandle": "r", "body": "{not a retry"}
+    with Client(app) as client:
+        client.lambda_.invoke("retry_pushes", {"Records": [poison]})
     stranger_account(config_dir, tmp_path, fcm)
     api.reset_runtime(settings_for(config_dir))
     api.check_credentials()
@@ -201,17 +206,27 @@ def test_dashboard_and_alarms_read_metrics_the_code_emits(
         if ["service"] in directive["Dimensions"]
         for metric in directive["Metrics"]
     }
-    alarmed = {
-        alarm["Properties"]["MetricName"]
-        for alarm in of_type("AWS::CloudWatch::Alarm").values()
-        if "RtcPushserver" in json.dumps(alarm["Properties"].get("Namespace", ""))
-    }
-    for alarm in of_type("AWS::CloudWatch::Alarm").values():
-        if "RtcPushserver" in json.dumps(alarm["Properties"].get("Namespace", "")):
-            assert alarm["Properties"]["Dimensions"] == [{"Name": "service", "Value": "pushserver"}]
+    alarmed = set()
+    for metric in alarm_metrics():
+        if "RtcPushserver" in json.dumps(metric.get("Namespace", "")):
+            assert metric["Dimensions"] == [{"Name": "service", "Value": "pushserver"}]
+            alarmed.add(metric["MetricName"])
     assert searched and alarmed
     assert searched <= emitted, searched - emitted
     assert alarmed <= stage_wide, alarmed - stage_wide
+
+
+def alarm_metrics() -> list[dict[str, Any]]:
+    """Namespace, MetricName and Dimensions of every metric an alarm reads (metric math too)."""
+    metrics = []
+    for alarm in of_type("AWS::CloudWatch::Alarm").values():
+        properties = alarm["Properties"]
+        if "MetricName" in properties:
+            metrics.append(properties)
+        for query in properties.get("Metrics", []):
+            if "MetricStat" in query:
+                metrics.append(query["MetricStat"]["Metric"])
+    return metrics
 
 
 def test_each_stage_emits_into_the_namespace_its_dashboard_and_alarms_read() -> None:
@@ -219,10 +234,9 @@ def test_each_stage_emits_into_the_namespace_its_dashboard_and_alarms_read() -> 
     for stage in ("dev", "prod"):
         namespace = stages[stage]["environment_variables"]["POWERTOOLS_METRICS_NAMESPACE"]
         assert namespace == f"RtcPushserver/{stage}"
-    for alarm in of_type("AWS::CloudWatch::Alarm").values():
-        namespace = alarm["Properties"].get("Namespace")
-        if isinstance(namespace, dict):
-            assert namespace == {"Fn::Sub": "RtcPushserver/${Stage}"}
+    for metric in alarm_metrics():
+        if isinstance(metric["Namespace"], dict):
+            assert metric["Namespace"] == {"Fn::Sub": "RtcPushserver/${Stage}"}
 
 
 def test_every_alarm_notifies_the_stage_topic() -> None:
