@@ -10,7 +10,7 @@ APNS_PORT ?= 8401
 FCM_PORT ?= 8402
 
 .PHONY: install iac-tools run serve simulator test lint package infra-check checkov workflow-check \
-	infra deploy rollback delete smoke deploy-rehearsal bench soak clean
+	infra deploy rollback delete smoke deploy-rehearsal bench soak fuzz clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@tools/install.sh $(PYTHON) $(VENV)
@@ -105,6 +105,11 @@ test: lint infra-check checkov workflow-check deploy-rehearsal
 	$(BIN)/pytest
 
 # The result on the terminal and in .run/bench/; RECORD=1 writes the tracked bench/results.md.
+# schemathesis, every check, against the API (fakes behind it) and its own /openapi.json
+FUZZ_EXAMPLES ?= 300
+fuzz: install
+	$(BIN)/python -m tools.fuzz --max-examples $(FUZZ_EXAMPLES)
+
 bench: install
 	$(BIN)/python -m bench.run $(if $(RECORD),--record)
 

@@ -22,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.config import JsonDict
 
 from .errors import InvalidRequest
 
@@ -145,8 +146,26 @@ class PushFields(_Model):
         return value.strip().lower() if isinstance(value, str) else value
 
 
+# Examples of the OpenAPI document (the sample config's apps): a fuzzer starts from them
+_CALL: JsonDict = {
+    "event": "incoming_session",
+    "call-id": "call-1@example.com",
+    "from": "alice@example.com",
+    "from-display-name": "Alice",
+    "to": "bob@example.com",
+    "media-type": "audio",
+}
+_DEVICE: JsonDict = {
+    "app-id": "com.example.sylk",
+    "platform": "apple",
+    "token": "ab" * 32 + "-" + "cd" * 32,
+}
+
+
 class PushRequest(PushFields):
     """v1 `POST /push`: one push to the token in the body."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{**_DEVICE, **_CALL}]})
 
     app_id: Id = _key("app-id", required=True)
     platform: PlatformName = _key("platform", required=True)
@@ -157,6 +176,8 @@ class PushRequest(PushFields):
 
 class TokenAddRequest(_Model):
     """v2 `POST /v2/tokens/{account}`: store a device token."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{**_DEVICE, "device-id": "iphone"}]})
 
     app_id: Id = _key("app-id", required=True)
     platform: PlatformName = _key("platform", required=True)
@@ -169,12 +190,18 @@ class TokenAddRequest(_Model):
 class TokenRemoveRequest(_Model):
     """v2 `DELETE /v2/tokens/{account}`: forget a device token."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"app-id": "com.example.sylk", "device-id": "iphone"}]}
+    )
+
     app_id: Id = _key("app-id", required=True)
     device_id: DeviceId = _key("device-id", required=True)
 
 
 class AccountPushRequest(PushFields):
     """v2 `POST /v2/tokens/{account}/push[/{device}]`: the device data comes from storage."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_CALL]})
 
 
 M = TypeVar("M", bound=_Model)

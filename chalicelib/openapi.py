@@ -49,6 +49,7 @@ ACCOUNT = {
     "in": "path",
     "required": True,
     "description": "user@domain, URL-encoded; 1 to 255 characters once decoded and trimmed",
+    "example": "alice@example.com",
     "schema": {
         "type": "string",
         "minLength": 1,
@@ -61,6 +62,7 @@ DEVICE = {
     "in": "path",
     "required": True,
     "description": "a stored device-id, URL-encoded",
+    "example": "iphone",
     "schema": {"type": "string", "minLength": 1},
 }
 # What every route with a body can answer besides its own statuses.

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
 import logging
 import os
 import sys
 import threading
 from contextlib import suppress
 from functools import partial
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -96,6 +98,26 @@ class RequestHandler(ChaliceRequestHandler):
     def handle_one_request(self) -> None:
         _request.logged = False
         super().handle_one_request()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """A method no route can have (TRACE, CONNECT, any other word): 405 in the envelope,
+        not the HTML 501 of Python's HTTP server (API Gateway has no such methods either)."""
+        if code != HTTPStatus.NOT_IMPLEMENTED:
+            super().send_error(code, message, explain)
+            return
+        from chalicelib.api import METHODS
+
+        allowed = ", ".join(METHODS)
+        description = f"{self.command} is not allowed; allowed: {allowed}"
+        body = json.dumps({"code": 405, "description": description, "data": {}}).encode()
+        self.close_connection = True  # its body, unread, must not be taken for a request
+        self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
+        self.send_header("Connection", "close")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Allow", allowed)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         if not _request.logged:
