@@ -54,9 +54,12 @@ STAGE ?= prod
 
 # The Lambda zip + CloudFormation in .run/package, bytecode added (see tools/compile_package.py).
 # Every fragment infra/*.json is merged into one template first (tools/merge_templates.py).
+# allowed_hosts of the bundled general.ini also becomes the API's resource policy.
+DEPLOY_CONFIG_DIR ?= chalicelib/site-config
 package: install
 	rm -rf .run/package
-	$(BIN)/python -m tools.merge_templates --stage $(STAGE) --out .run/merge-$(STAGE).json infra/*.json
+	$(BIN)/python -m tools.resource_policy --config-dir $(DEPLOY_CONFIG_DIR) --out .run/resource-policy.json
+	$(BIN)/python -m tools.merge_templates --stage $(STAGE) --out .run/merge-$(STAGE).json infra/*.json .run/resource-policy.json
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1} $(BIN)/chalice package --stage $(STAGE) --merge-template .run/merge-$(STAGE).json .run/package >/dev/null
 	$(BIN)/python -m tools.compile_package .run/package/deployment.zip
 

@@ -19,12 +19,14 @@ from chalicelib.settings import retry_queue_name
 NAMED = {"TableName", "QueueName", "AlarmName", "TopicName", "FunctionName", "RoleName"}
 
 
-def package(stage: str, out: Path) -> dict[str, Any]:
-    """What `make package STAGE=...` builds, without the bytecode step."""
-    merged = out / f"merge-{stage}.json"
+def package(stage: str, out: Path, config_dir: Path = Path("config")) -> dict[str, Any]:
+    """What `make package STAGE=... DEPLOY_CONFIG_DIR=...` builds, without the bytecode."""
+    merged, policy = out / f"merge-{stage}.json", out / f"policy-{stage}.json"
     fragments = sorted(str(p) for p in Path("infra").glob("*.json"))
+    tool = [sys.executable, "-m", "tools.resource_policy", "--config-dir", str(config_dir)]
+    subprocess.run([*tool, "--out", str(policy)], check=True)
     merge = [sys.executable, "-m", "tools.merge_templates", "--stage", stage, "--out", str(merged)]
-    subprocess.run([*merge, *fragments], check=True)
+    subprocess.run([*merge, *fragments, str(policy)], check=True)
     chalice = Path(sys.executable).parent / "chalice"
     env = {**os.environ, "AWS_DEFAULT_REGION": "eu-west-1"}
     args = ["package", "--stage", stage, "--merge-template", str(merged), str(out / stage)]
@@ -100,3 +102,36 @@ def test_each_stage_policy_reaches_only_its_stage(templates: dict[str, dict[str,
         for name in names:
             if name.endswith(("-tokens", "-retries")):
                 assert any(arn.endswith((f":{name}", f"/{name}")) for arn in resources)
+
+
+def throttling(template: dict[str, Any]) -> tuple[Any, Any]:
+    stage = template["Parameters"]["Stage"]["Default"]
+    settings = template["Resources"]["RestAPI"]["Properties"]["MethodSettings"][0]
+    assert (settings["ResourcePath"], settings["HttpMethod"]) == ("/*", "*")
+    values = []
+    for key in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
+        table, by, name = settings[key]["Fn::FindInMap"]
+        assert by == {"Ref": "Stage"}
+        values.append(template["Mappings"][table][stage][name])
+    return values[0], values[1]
+
+
+def test_each_stage_is_throttled_at_the_gateway(templates: dict[str, dict[str, Any]]) -> None:
+    dev, prod = throttling(templates["dev"]), throttling(templates["prod"])
+    assert all(isinstance(v, int) and v > 0 for v in (*dev, *prod))
+    assert dev != prod
+    # the sample config sets no allowed_hosts: no resource policy
+    body = templates["prod"]["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    assert "x-amazon-apigateway-policy" not in body
+
+
+def test_allowed_hosts_become_the_api_resource_policy(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "general.ini").write_text("[server]\nallowed_hosts = 10.0.0.0/8, 192.0.2.7\n")
+    template = package("dev", tmp_path, config)
+    body = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    allow, deny = body["x-amazon-apigateway-policy"]["Statement"]
+    assert (allow["Effect"], allow["Resource"]) == ("Allow", "execute-api:/*")
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"NotIpAddress": {"aws:SourceIp": ["10.0.0.0/8", "192.0.2.7/32"]}}

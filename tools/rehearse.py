@@ -139,6 +139,8 @@ class Rehearsal:
         self.s3.create_bucket(
             Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
         )
+        self.left_out: dict[str, Any] = {}  # resources moto's CloudFormation cannot create
+        self.mappings: dict[str, Any] = {}
 
     # --- make deploy ------------------------------------------------------------------------
     def packaged(self, stage: str) -> None:
@@ -416,7 +418,8 @@ class Rehearsal:
         plain: dict[str, Any] = json.loads(expanded.stdout)
         resources = plain["Resources"]
         for logical in [k for k, v in resources.items() if v["Type"] in API_DEPLOYMENT_TYPES]:
-            del resources[logical]
+            self.left_out[logical] = resources.pop(logical)
+        self.mappings = plain.get("Mappings", {})
         # CloudFormation orders the mapping after the queue through the function's Ref to
         # it; moto does not follow that chain, so the mapping names the queue itself.
         queues = [k for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"]
@@ -489,6 +492,7 @@ class Rehearsal:
                     uri=uri,
                 )
         self.apigateway.create_deployment(restApiId=api_id, stageName="api")
+        self._throttle(api_id, stage)
         made: set[tuple[str, str]] = set()
         for resource in self.apigateway.get_resources(restApiId=api_id)["items"]:
             for verb in resource.get("resourceMethods", {}):
@@ -502,6 +506,42 @@ class Rehearsal:
             f"the API's {len(wanted)} routes proxy to the API function, stage api deployed",
             sorted(wanted ^ made),
         )
+
+    def _throttle(self, api_id: str, stage: str) -> None:
+        """The stage's throttling as the left-out Stage resource declares it, set through
+        API Gateway calls, and read back."""
+        declared = next(r for r in self.left_out.values() if r["Type"] == "AWS::ApiGateway::Stage")[
+            "Properties"
+        ].get("MethodSettings", [])
+        if not self.report.check(bool(declared), "the API stage declares its throttling"):
+            return
+        values = {}
+        for key, path in (
+            ("ThrottlingRateLimit", "rateLimit"),
+            ("ThrottlingBurstLimit", "burstLimit"),
+        ):
+            value = declared[0][key]
+            if isinstance(value, dict):  # Fn::FindInMap [table, {Ref: Stage}, name]
+                table, _, name = value["Fn::FindInMap"]
+                value = self.mappings[table][stage][name]
+            values[path] = value
+        self.apigateway.update_stage(
+            restApiId=api_id,
+            stageName="api",
+            patchOperations=[
+                {"op": "replace", "path": f"/*/*/throttling/{path}", "value": str(value)}
+                for path, value in values.items()
+            ],
+        )
+        settings = self.apigateway.get_stage(restApiId=api_id, stageName="api")["methodSettings"]
+        got = settings.get("*/*", {})
+        self.report.check(
+            (got.get("throttlingRateLimit"), got.get("throttlingBurstLimit"))
+            == (float(values["rateLimit"]), int(values["burstLimit"])),
+            f"stage api throttled at {values['rateLimit']}/s, burst {values['burstLimit']}",
+            got,
+        )
+        self.report.gap("moto does not enforce throttling or resource policies on calls")
 
     def _with_api_memory(self, megabytes: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
         def change(template: dict[str, Any]) -> dict[str, Any]:
