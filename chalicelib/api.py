@@ -337,6 +337,10 @@ def check_credentials() -> None:
         audit.flush()
 
 
+class RetryBatchFailed(RuntimeError):
+    """Some messages of a batch failed and the mapping cannot be told which."""
+
+
 def retry_batch(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
     """The retry queue's consumer: a partial batch response, so one failing message is
     redelivered (and dead-lettered after maxReceiveCount) without repeating the others."""
@@ -346,8 +350,14 @@ def retry_batch(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
     handler.register_lambda_context(event.context)
     try:
         result = sqs.consume(sqs.event_records(event), handler)
-        if result["batchItemFailures"]:
-            audit.count("RetryBatchFailures", len(result["batchItemFailures"]))
+        failed = result["batchItemFailures"]
+        if failed:
+            audit.count("RetryBatchFailures", len(failed))
+            if not current_runtime().settings.partial_batch_responses:
+                # A mapping without partial batch responses ignores the list and deletes the
+                # whole batch: fail it instead, so SQS delivers it again; the messages pushed
+                # this time are then skipped (idempotency), the failed ones tried again.
+                raise RetryBatchFailed(f"{len(failed)} retries failed: the batch is redelivered")
         return result
     finally:
         audit.flush()

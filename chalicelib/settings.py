@@ -25,6 +25,7 @@ STAGE_PATTERN = re.compile(r"[a-z][a-z0-9]{0,15}")
 TokenStoreKind = Literal["auto", "sqlite", "dynamodb", "keyspaces"]
 RetryQueueKind = Literal["local", "sqs"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+Flag = Literal["true", "false"]
 LogFormat = Literal["json", "text"]  # text: readable lines for a terminal (make run / serve)
 Choice = TypeVar("Choice", bound=str)
 
@@ -74,6 +75,9 @@ class Settings:
     cql: dict[str, str]  # CQL_* variables: port, credentials, Keyspaces region, CA file
     stage: str = LOCAL_STAGE
     log_level: LogLevel = "INFO"
+    # The queue's mapping reports failed messages one by one (ReportBatchItemFailures). The
+    # packaged template turns it on; chalice deploy cannot, so its stages say false.
+    partial_batch_responses: bool = True
     log_format: LogFormat = "json"
     pns: PnsTimeouts = field(default_factory=PnsTimeouts)
 
@@ -151,6 +155,7 @@ class Settings:
             "retry_delay_scale": read.number("RETRY_DELAY_SCALE", 1),
             "cql": {k: v for k, v in read.env.items() if k.startswith("CQL_") and v},
             "log_level": read.choice("LOG_LEVEL", LogLevel, "INFO"),
+            "partial_batch_responses": read.choice("RETRY_PARTIAL_BATCH", Flag, "true") == "true",
             "log_format": read.choice("LOG_FORMAT", LogFormat, "json"),
             "pns": PnsTimeouts(
                 connect=read.number("PNS_CONNECT_TIMEOUT", PnsTimeouts.connect, positive=True),

@@ -83,3 +83,31 @@ def test_return_async_false_reports_the_devices_it_could_not_accept(
         status, answer = call(client, "POST", f"{account}/push/orphan", push)
         assert status == 200
         assert [r["code"] for r in answer["data"]] == [404]  # nothing accepted: not a 202
+
+
+def test_without_partial_batch_responses_a_failed_retry_fails_the_batch(
+    config_dir: Path, apns: FakeApns, idempotency_table: str
+) -> None:
+    """chalice deploy's mapping ignores a returned failure list and deletes the whole batch
+    (regression: a failed retry was lost); the batch fails and comes back whole instead, and
+    what was pushed is not pushed again."""
+    from tests.retry.test_malformed_records import good_message
+
+    settings = settings_for(config_dir, IDEMPOTENCY_TABLE=idempotency_table)
+    records = [
+        {"messageId": "pushed", "receiptHandle": "r", "body": good_message("batch-1")},
+        {"messageId": "broken", "receiptHandle": "r", "body": "{broken"},
+    ]
+    api.reset_runtime(
+        settings_for(config_dir, IDEMPOTENCY_TABLE=idempotency_table, RETRY_PARTIAL_BATCH="false")
+    )
+    with Client(app) as client:
+        for _ in range(2):  # delivered, then delivered again by SQS
+            with pytest.raises(api.RetryBatchFailed, match="1 retries failed"):
+                client.lambda_.invoke("retry_pushes", {"Records": records})
+    assert [r.json["call-id"] for r in apns.received] == ["batch-1"]
+    # with partial batch responses (the packaged stack) the failure list is the answer
+    api.reset_runtime(settings)
+    with Client(app) as client:
+        answer = client.lambda_.invoke("retry_pushes", {"Records": records}).payload
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "broken"}]}

@@ -278,7 +278,9 @@ class Rehearsal:
                 report.check(False, f"function {function.name}", "not created")
                 continue
             env = config.get("Environment", {}).get("Variables", {})
-            wanted_env = {**function.env, **{k: v for k, v in data_env.items() if k in env}}
+            merged = _fragment_env(stage, function.logical_id) if packaged else {}
+            wanted_env = {**function.env, **merged}
+            wanted_env.update({k: v for k, v in data_env.items() if k in env})
             shown = {k: env.get(k) for k in wanted_env if env.get(k) != wanted_env[k]}
             report.check(
                 (config["Handler"], config["MemorySize"], config["Timeout"], config["Runtime"])
@@ -334,7 +336,8 @@ class Rehearsal:
             )
         else:
             self.report.gap(
-                "chalice deploy cannot turn on partial batch responses (no Chalice setting)"
+                "chalice deploy cannot turn on partial batch responses (no Chalice setting):"
+                " its stages set RETRY_PARTIAL_BATCH=false, so a batch with a failure fails whole"
             )
 
     def _check_data(self, stage: str) -> None:
@@ -569,6 +572,15 @@ class Rehearsal:
             for policy in self.iam.list_role_policies(RoleName=role)["PolicyNames"]:
                 self.iam.delete_role_policy(RoleName=role, PolicyName=policy)
             self.iam.delete_role(RoleName=role)
+
+
+def _fragment_env(stage: str, logical_id: str) -> dict[str, str]:
+    """The environment infra/ fragments set on a function of the packaged stack (they win
+    over .chalice/config.json there): the merge `make package` used."""
+    merged = json.loads(Path(f".run/merge-{stage}.json").read_text())
+    resource = merged["Resources"].get(logical_id, {})
+    variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+    return {k: v for k, v in variables.items() if isinstance(v, str)}
 
 
 def _document(policy: Any) -> Any:
