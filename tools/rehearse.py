@@ -73,32 +73,27 @@ class Function:
 
 
 def functions(stage: str, config: Path) -> list[Function]:
-    document = json.loads(config.read_text())
-    named = {
-        **document.get("lambda_functions", {}),
-        **document["stages"][stage].get("lambda_functions", {}),
-    }
-    found = [_function("api_handler", "app.app", stage, document, config.parent)]
-    for name in named:
-        found.append(_function(name, f"app.{name}", stage, document, config.parent))
-    return found
-
-
-def _function(
-    name: str, handler: str, stage: str, document: dict[str, Any], chalice_dir: Path
-) -> Function:
-    # Chalice's own lookup: function in stage, stage, function, then the top-level keys
+    """Every function of the stage, its settings resolved by Chalice's own Config (top level,
+    stage and per-function entries, in Chalice's order)."""
     from chalice.config import Config
 
-    resolved = Config(chalice_stage=stage, function_name=name, config_from_disk=document)
-    return Function(
-        name=name,
-        handler=handler,
-        memory=resolved.lambda_memory_size or 128,
-        timeout=resolved.lambda_timeout or 60,
-        env=dict(resolved.environment_variables),
-        policy=json.loads((chalice_dir / resolved.iam_policy_file).read_text()),
-    )
+    document = json.loads(config.read_text())
+    names = ["api_handler", *document.get("lambda_functions", {})]
+    names += [n for n in document["stages"][stage].get("lambda_functions", {}) if n not in names]
+    found = []
+    for name in names:
+        scoped = Config(chalice_stage=stage, function_name=name, config_from_disk=document)
+        found.append(
+            Function(
+                name=name,
+                handler="app.app" if name == "api_handler" else f"app.{name}",
+                memory=scoped.lambda_memory_size,
+                timeout=scoped.lambda_timeout,
+                env=dict(scoped.environment_variables),
+                policy=json.loads((config.parent / scoped.iam_policy_file).read_text()),
+            )
+        )
+    return found
 
 
 class Report:
