@@ -183,7 +183,8 @@ def allowed(config: Config, request: Request) -> Config:
     return config
 
 
-def current_config(request: Request | None) -> Config:
+def authorized_config(request: Request | None) -> Config:
+    """The config, once the caller passed the access check (Forbidden otherwise)."""
     assert request is not None  # Chalice sets it for every route
     return allowed(current_runtime().config.get(), request)
 
@@ -209,7 +210,7 @@ def health(request: Request | None) -> Response:
 
     def check() -> Answer:
         source = current_runtime().config
-        config = current_config(request)
+        config = authorized_config(request)
         apps: dict[str, dict[str, Any]] = {
             f"{app.app_id} ({app.platform})": {
                 "section": app.section,
@@ -270,21 +271,21 @@ def _auth(app: Any) -> str:
 
 def push(request: Request | None) -> Response:
     return answer(
-        lambda: push_v1.push(current_runtime(), current_config(request), json_object(request))
+        lambda: push_v1.push(current_runtime(), authorized_config(request), json_object(request))
     )
 
 
 def add_token(request: Request | None, account: str) -> Response:
     return answer(
         lambda: devices.add_token(
-            current_runtime(), current_config(request), account, json_object(request)
+            current_runtime(), authorized_config(request), account, json_object(request)
         )
     )
 
 
 def remove_token(request: Request | None, account: str) -> Response:
     def remove() -> Answer:
-        current_config(request)
+        authorized_config(request)
         return devices.remove_token(current_runtime(), account, json_object(request))
 
     return answer(remove)
@@ -293,7 +294,7 @@ def remove_token(request: Request | None, account: str) -> Response:
 def push_account(request: Request | None, account: str, device: str | None = None) -> Response:
     return answer(
         lambda: devices.push_account(
-            current_runtime(), current_config(request), account, json_object(request), device
+            current_runtime(), authorized_config(request), account, json_object(request), device
         )
     )
 

@@ -20,7 +20,7 @@ from .config import AppConfig
 from .errors import ConfigError, StorageUnavailable
 from .models import PushRequest, invalid, parse
 from .notification import Notification
-from .pns import Outcome, Verdict, credentials_refused, send_many, service_for
+from .pns import Outcome, Verdict, reload_credentials_if_refused, send_many, service_for
 from .retry import policy
 from .retry.base import RetryMessage
 from .runtime import Runtime
@@ -150,7 +150,7 @@ def deliver(jobs: list[Job], *, multiplexed: bool = False) -> list[Outcome]:
     final = [o for o in outcomes if o is not None]
     for job, outcome in zip(jobs, final, strict=True):
         log_outcome(job, outcome)
-        if credentials_refused(job.app, outcome):
+        if reload_credentials_if_refused(job.app, outcome):
             audit.count("CredentialsRefused", app_id=job.app.app_id, platform=job.app.platform)
             audit.count("CredentialsRefused")  # stage-wide, for the alarm
             audit.push_logged(
@@ -160,7 +160,7 @@ def deliver(jobs: list[Job], *, multiplexed: bool = False) -> list[Outcome]:
         job = jobs[index]
         if job.app.log_remote_urls:
             entry = remote_log.record(job.app, job.request, notification, final[index], apns_id)
-            remote_log.remote_log.submit(job.app, entry)
+            remote_log.poster.submit(job.app, entry)
     return final
 
 

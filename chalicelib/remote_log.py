@@ -160,4 +160,4 @@ class RemoteLog:
         )
 
 
-remote_log = RemoteLog()
+poster = RemoteLog()

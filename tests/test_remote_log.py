@@ -15,7 +15,7 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import api
-from chalicelib.remote_log import remote_log
+from chalicelib.remote_log import poster
 from fakepns.fake_apns import FakeApns
 from fakepns.server_config import LINPHONE, settings_for
 from tests.helpers import call
@@ -80,7 +80,7 @@ def test_every_push_is_posted_to_each_url_with_credentials_redacted(
 ) -> None:
     status, answer = call(logging_client, "POST", "/push", body(LINPHONE, "ios", None))
     assert status == 200
-    assert remote_log.drain()
+    assert poster.drain()
     assert [path for path, _ in receiver.posts] == ["/log1", "/log2"]
     entry = receiver.posts[0][1]
     incoming = entry["request"]["incoming_body"]
@@ -116,7 +116,7 @@ def test_a_failing_receiver_is_retried_and_never_slows_the_push(
     status, _ = call(logging_client, "POST", "/push", body(LINPHONE, "ios", None))
     assert status == 200
     assert time.monotonic() - started < 0.9  # the answer did not wait for the receiver
-    assert remote_log.drain(timeout=10)
+    assert poster.drain(timeout=10)
     assert [path for path, _ in receiver.posts] == ["/log1", "/log1", "/log2"]
 
 
@@ -135,6 +135,6 @@ def test_a_receiver_key_named_like_a_log_field_is_logged_under_its_own_name(
     with Client(app) as client:
         for _ in range(2):  # the thread must survive the first answer
             assert call(client, "POST", "/push", body(LINPHONE, "ios", None))[0] == 200
-            assert remote_log.drain()
+            assert poster.drain()
     sent = [r for r in caplog.records if r.getMessage() == "remote log sent"]
     assert [r.__dict__[f"remote_{key}"] for r in sent] == ["stored", "stored"]

@@ -18,7 +18,7 @@ __all__ = [
     "Verdict",
     "close_all",
     "configure",
-    "credentials_refused",
+    "reload_credentials_if_refused",
     "send_many",
     "service_for",
 ]
@@ -86,7 +86,7 @@ REFETCH_INTERVAL = 60.0
 _refetched: dict[tuple[str, str], float] = {}
 
 
-def credentials_refused(app: AppConfig, outcome: Outcome) -> bool:
+def reload_credentials_if_refused(app: AppConfig, outcome: Outcome) -> bool:
     """After such a refusal, rebuild the app's service from freshly read credentials (at most
     once a minute per app). True when it did."""
     if outcome.verdict is not Verdict.REJECTED or not any(
