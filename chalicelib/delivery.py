@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from pydantic import ValidationError
+
 from . import audit, remote_log, tracing
 from .answers import Answer, push_status
 from .apps import select_token, split_token
 from .apps.base import PayloadTooLargeError
 from .config import AppConfig
 from .errors import ConfigError, StorageUnavailable
-from .models import PushRequest, invalid, parse
+from .models import PushRequest, field_errors, invalid, json_key
 from .notification import Notification
 from .pns import Outcome, Verdict, reload_credentials_if_refused, send_many, service_for
 from .retry import policy
@@ -78,11 +80,42 @@ class Job:
         )
 
 
+# Stand-ins for bad or missing required fields, so the app type's rules see the rest
+_STAND_INS = {"call-id": "-", "from": "-", "to": "-", "token": "-"}
+
+
+def problems(
+    app: AppConfig | None, body: dict[str, Any]
+) -> tuple[PushRequest | None, dict[str, str]]:
+    """Every bad field of a push body in one round: the models' findings, and the app type's
+    rules, checked on the good fields even when others are bad."""
+    try:
+        request: PushRequest | None = PushRequest.model_validate(body)
+        errors: dict[str, str] = {}
+    except ValidationError as exc:
+        request, errors = None, field_errors(PushRequest, exc)
+    checked = request or (_good_fields(app, body, errors) if app else None)
+    if app is not None and checked is not None:
+        for key, message in app.builder.check(checked).items():
+            errors.setdefault(key, message)  # the models' finding about a field comes first
+    return request, errors
+
+
+def _good_fields(app: AppConfig, body: dict[str, Any], bad: dict[str, str]) -> PushRequest | None:
+    """`body` without its bad fields, required ones stood in for: what the app type checks."""
+    good = {k: v for k, v in body.items() if json_key(k) not in bad}
+    stand_ins = {k: v for k, v in _STAND_INS.items() if k in bad}
+    names = {"app-id": app.app_id, "platform": app.platform}
+    try:
+        return PushRequest.model_validate({**good, **stand_ins, **names})
+    except ValidationError:
+        return None  # nothing left to check the app type's rules on
+
+
 def validate(app: AppConfig, body: dict[str, Any]) -> PushRequest:
     """Field validation plus the app type's rules, every bad field in one message."""
-    request = parse(PushRequest, body)
-    errors = app.builder.check(request)
-    if errors:
+    request, errors = problems(app, body)
+    if errors or request is None:
         raise invalid(errors)
     if request.event is None:  # linphone's only event is the default
         request = request.model_copy(update={"event": "incoming_session"})

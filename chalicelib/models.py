@@ -8,7 +8,7 @@ deterministic message, sorted by key, so callers can fix a request in one go.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import (
     AfterValidator,
@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.config import JsonDict
+from pydantic_core import PydanticCustomError
 
 from .errors import InvalidRequest
 
@@ -38,6 +39,13 @@ PLATFORM_ALIASES: dict[str, Platform] = {
     "android": "firebase",
     "fcm": "firebase",
 }
+# What a caller may send, in words: error messages say what is accepted, not a pattern
+PLATFORMS_IN_WORDS = " or ".join(
+    f"{name} (or {', '.join(a for a, p in PLATFORM_ALIASES.items() if p == name and a != name)})"
+    for name in get_args(Platform)
+)
+MEDIA_TYPES_IN_WORDS = ", ".join(get_args(MediaType))
+TOKEN_IN_WORDS = "letters, digits and _ : . - only; an Apple pair joins its two with - or #"
 EVENT_ALIASES = {"incoming_conference": "incoming_conference_request"}
 CALL_EVENTS = frozenset({"incoming_session", "incoming_conference_request"})
 
@@ -78,7 +86,14 @@ def clean_device_id(device_id: str) -> str:
 
 def _platform_value(value: Any) -> Any:
     if isinstance(value, str):
-        return normalize_platform(value) or value
+        platform = normalize_platform(value)
+        if platform is None:
+            raise PydanticCustomError(
+                "platform",
+                "unknown platform {value}: use {accepted}",
+                {"value": repr(value), "accepted": PLATFORMS_IN_WORDS},
+            )
+        return platform
     return value
 
 
@@ -215,8 +230,15 @@ def field_errors(model: type[_Model], exc: ValidationError) -> dict[str, str]:
     for error in exc.errors():
         loc = str(error["loc"][0]) if error["loc"] else "body"
         key = loc if loc in keys else names.get(loc, loc.replace("_", "-"))
-        errors.setdefault(key, error["msg"])
+        # a token's pattern, as a regular expression, would say little
+        pattern = key == "token" and error["type"] == "string_pattern_mismatch"
+        errors.setdefault(key, f"must be {TOKEN_IN_WORDS}" if pattern else error["msg"])
     return errors
+
+
+def json_key(name: str) -> str:
+    """The hyphenated JSON key of a body key given in either spelling (`call_id`: `call-id`)."""
+    return "from" if name == "sip_from" else name.replace("_", "-")
 
 
 def invalid(errors: dict[str, str]) -> InvalidRequest:

@@ -8,29 +8,25 @@ from . import delivery
 from .answers import Answer
 from .config import AppConfig, Config
 from .errors import NotFound
-from .models import invalid, normalize_platform, present
+from .models import PLATFORMS_IN_WORDS, PushRequest, invalid, normalize_platform, present
 from .runtime import Runtime
 
 
-def find_app(config: Config, body: dict[str, Any]) -> AppConfig:
-    """The app a v1 request names: 404 for an unknown platform or app, as the original."""
+def find_app(config: Config, body: dict[str, Any]) -> AppConfig | None:
+    """The app a v1 request names; None when it names none (field validation says why);
+    NotFound for an unknown platform or app, as the original."""
     body = present(body)
     app_id, platform = body.get("app-id", body.get("app_id")), body.get("platform")
-    errors = {}
-    if not isinstance(app_id, str) or not app_id:
-        errors["app-id"] = (
-            "Field required" if app_id in (None, "") else "Input should be a valid string"
-        )
-    if not isinstance(platform, str) or not platform:
-        errors["platform"] = (
-            "Field required" if platform in (None, "") else "Input should be a valid string"
-        )
-    if errors:
-        raise invalid(errors)
-    assert isinstance(app_id, str) and isinstance(platform, str)
+    if isinstance(app_id, (int, float)):  # as the models read it (numbers as strings)
+        app_id = str(app_id)
+    if not isinstance(app_id, str) or not app_id or not isinstance(platform, str):
+        return None
     normalized = normalize_platform(platform)
     if normalized is None:
-        raise NotFound(f"'{platform}' platform is not configured", {"platform": platform})
+        raise NotFound(
+            f"'{platform}' platform is not configured: use {PLATFORMS_IN_WORDS}",
+            {"platform": platform},
+        )
     app = config.app(app_id, normalized)
     if app is None:
         raise NotFound(
@@ -40,10 +36,29 @@ def find_app(config: Config, body: dict[str, Any]) -> AppConfig:
     return app
 
 
+def checked(config: Config, body: dict[str, Any]) -> tuple[AppConfig, PushRequest]:
+    """The app and request of a v1 body, every bad field (the app's name among them) in one
+    message; an unknown app or platform in an otherwise good body is the original's 404."""
+    try:
+        app, unknown = find_app(config, body), None
+    except NotFound as exc:
+        app, unknown = None, exc
+    if app is not None:
+        return app, delivery.validate(app, body)
+    _, errors = delivery.problems(None, body)
+    if unknown is not None:
+        key = "app-id" if "app-id" in unknown.data else "platform"
+        errors.pop(key, None)  # said in the 404's words, which name the accepted platforms
+        if not errors:
+            raise unknown
+        errors[key] = unknown.description
+    raise invalid(errors)
+
+
 def push(rt: Runtime, config: Config, body: dict[str, Any]) -> Answer:
     """v1 `POST /push`."""
-    app = find_app(config, body)
-    job = delivery.new_job(app, delivery.validate(app, body))
+    app, request = checked(config, body)
+    job = delivery.new_job(app, request)
     if not config.server.return_async:
         return delivery.accept(rt, [job])
     [data] = delivery.settle(rt, [job], delivery.deliver([job]))

@@ -65,7 +65,9 @@ def test_missing_fields_are_named_in_one_sorted_message(client: Client) -> None:
     )
     assert status == 400
     assert_envelope(answer, 400)
-    assert list(answer["data"]["errors"]) == ["badge", "call-id", "from", "to", "token"]
+    # the app type's rules (sylk: event, media-type) in the same round as the models'
+    expected = ["badge", "call-id", "event", "from", "media-type", "to", "token"]
+    assert list(answer["data"]["errors"]) == expected
     assert answer["description"].startswith("invalid request: badge: ")
 
 
@@ -76,7 +78,8 @@ def test_app_type_rules_are_400(client: Client) -> None:
     assert status == 400
     assert answer["data"]["errors"] == {
         "event": "required for sylk apps",
-        "media-type": "required unless event is cancel",
+        "media-type": "required unless event is cancel: "
+        "one of audio, video, image, chat, sms, file-transfer",
     }
 
 
@@ -98,7 +101,12 @@ def test_body_over_64_kib_is_413(client: Client) -> None:
     [
         ("ios", "com.unknown", "Apple com.unknown app is not configured"),
         ("android", "com.unknown", "Firebase com.unknown app is not configured"),
-        ("blackberry", SYLK, "'blackberry' platform is not configured"),
+        (
+            "blackberry",
+            SYLK,
+            "'blackberry' platform is not configured: "
+            "use apple (or ios, apns) or firebase (or android, fcm)",
+        ),
     ],
 )
 def test_unknown_app_or_platform_is_404(

@@ -41,7 +41,8 @@ def test_a_null_key_lets_its_other_spelling_apply_in_v2(client: Client, apns: Fa
 
 
 def test_a_null_required_key_is_named_as_missing(client: Client) -> None:
-    status, answer = call(client, "POST", "/push", {**body(SYLK, "ios", None), "to": None})
+    request = {**body(SYLK, "ios", "incoming_session"), "to": None}
+    status, answer = call(client, "POST", "/push", request)
     assert status == 400
     assert answer["data"]["errors"] == {"to": "Field required"}
 

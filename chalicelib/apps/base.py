@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from ..models import PushRequest
+from ..models import MEDIA_TYPES_IN_WORDS, PushRequest
 from ..notification import Notification
 
 
@@ -43,5 +43,5 @@ def prune(value: dict[str, Any]) -> dict[str, Any]:
 def media_type_errors(request: PushRequest, event: str | None) -> dict[str, str]:
     """Every event but cancel is about media, so it needs a media-type."""
     if request.media_type is None and event != "cancel":
-        return {"media-type": "required unless event is cancel"}
+        return {"media-type": f"required unless event is cancel: one of {MEDIA_TYPES_IN_WORDS}"}
     return {}
