@@ -67,7 +67,9 @@ def check(base: str, api_key: str | None = None) -> list[str]:
     if not data.get("apps"):
         raise SmokeFailure("GET /health: no app is configured")
     passed.append(f"/health ok, {len(data['apps'])} apps available")
+    # a body good in every other field: bad fields would be named in a 400 with the app
     push = {"app-id": UNKNOWN_APP, "platform": "apple", "token": "ab" * 32, "call-id": "smoke"}
+    push.update({"from": "smoke@example.invalid", "to": "smoke@example.invalid"})
     status, answer = call(base, "POST", "/push", push, api_key=api_key)
     if status != 404:
         raise SmokeFailure(
