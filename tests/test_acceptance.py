@@ -105,8 +105,8 @@ def test_v2_walk_through_against_chalice_local(served: str, apns: FakeApns, fcm:
     assert "device not found" in again.stdout
 
 
-def fetch(url: str, method: str = "GET") -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(url, method=method)
+def fetch(url: str, method: str = "GET", **headers: str) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, b"<p>" if headers else None, headers, method=method)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -114,7 +114,9 @@ def fetch(url: str, method: str = "GET") -> tuple[int, dict[str, Any]]:
         return error.code, json.loads(error.read())
 
 
-def test_unknown_routes_and_wrong_methods_in_the_envelope_under_make_serve(served: str) -> None:
+def test_unknown_routes_wrong_methods_and_content_types_in_the_envelope_under_make_serve(
+    served: str,
+) -> None:
     status, answer = fetch(f"{served}/pushes")
     assert (status, answer["code"]) == (404, 404)
     assert "POST /push" in answer["data"]["routes"]
@@ -125,3 +127,5 @@ def test_unknown_routes_and_wrong_methods_in_the_envelope_under_make_serve(serve
     assert (status, answer["code"], answer["data"]["allowed"]) == (405, 405, ["POST"])
     status, answer = fetch(f"{served}/v2/tokens/a@example.com/push", "PUT")
     assert (status, answer["code"]) == (405, 405)
+    status, answer = fetch(f"{served}/push", "POST", **{"Content-Type": "text/html"})
+    assert (status, answer["code"]) == (415, 415)

@@ -72,3 +72,8 @@ def test_the_lambda_handler_answers_api_gateways_catch_all_in_the_envelope(clien
     status, answer = handler("/push", "GET")
     assert status == 405
     assert answer["description"] == "GET is not allowed on /push; allowed: POST"
+
+    event = api_event("/push", "<p>", method="POST")
+    event["headers"] = {"content-type": "text/html"}
+    answer = app(event, LambdaContext())
+    assert (answer["statusCode"], json.loads(answer["body"])["code"]) == (415, 415)
