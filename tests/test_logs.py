@@ -14,10 +14,9 @@ from chalice.test import Client
 from app import app
 from chalicelib import api
 from chalicelib.retry.base import RetryMessage
-from chalicelib.retry.sqs import create_queues
 from fakepns.fake_apns import FakeApns, Reply
 from fakepns.server_config import LINPHONE, SYLK, settings_for
-from tests.helpers import call, read_lines
+from tests.helpers import call, read_lines, retries_through_sqs
 from tests.test_push_v1 import VOIP_TOKEN, body
 
 CORRELATION = ("call_id", "request_id", "app_id", "platform", "attempt")
@@ -68,15 +67,7 @@ def test_each_local_retry_logs_json_with_the_correlation_fields(
 def test_a_retry_that_fails_and_is_queued_again_logs_only_json_with_its_call_id(
     config_dir: Path, apns: FakeApns, sqs: Any, log_file: Path, idempotency_table: str
 ) -> None:
-    queue_url, _ = create_queues(sqs, f"retry-logs-{time.time_ns()}")
-    api.reset_runtime(
-        settings_for(
-            config_dir,
-            RETRY_QUEUE="sqs",
-            RETRY_QUEUE_URL=queue_url,
-            IDEMPOTENCY_TABLE=idempotency_table,
-        )
-    )
+    queue_url = retries_through_sqs(config_dir, sqs, idempotency_table)
     apns.script(VOIP_TOKEN, Reply(503, "ServiceUnavailable"), Reply(503, "ServiceUnavailable"))
     request = body(SYLK, "ios", "incoming_session", **{"call-id": "story-sqs"})
     with Client(app) as client:
@@ -124,14 +115,7 @@ def test_a_retry_that_arrives_past_the_deadline_logs_the_last_reason(
 ) -> None:
     ini = config_dir / "applications.ini"
     ini.write_text(ini.read_text().replace("[linphone-ios]", "[linphone-ios]\ncall_deadline = 2"))
-    queue_url, _ = create_queues(sqs, f"retry-late-{time.time_ns()}")
-    settings = settings_for(
-        config_dir,
-        RETRY_QUEUE="sqs",
-        RETRY_QUEUE_URL=queue_url,
-        IDEMPOTENCY_TABLE=idempotency_table,
-    )
-    api.reset_runtime(settings)
+    queue_url = retries_through_sqs(config_dir, sqs, idempotency_table)
     apns.script(VOIP_TOKEN, Reply(503, "ServiceUnavailable"))
     request = body(LINPHONE, "ios", None, **{"call-id": "late-1"})
     with Client(app) as client:

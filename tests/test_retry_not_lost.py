@@ -4,7 +4,6 @@ accept (regression)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,9 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import api
-from chalicelib.retry.sqs import create_queues
 from fakepns.fake_apns import FakeApns, Reply
 from fakepns.server_config import LINPHONE, SYLK, settings_for
-from tests.helpers import call
+from tests.helpers import call, retries_through_sqs
 from tests.test_push_v1 import VOIP_TOKEN, body
 
 
@@ -30,15 +28,7 @@ def sqs(moto_server: str) -> Any:
 def test_a_retry_that_cannot_be_queued_again_is_kept_for_redelivery(
     config_dir: Path, apns: FakeApns, sqs: Any, idempotency_table: str
 ) -> None:
-    queue_url, _ = create_queues(sqs, f"retry-kept-{time.time_ns()}")
-    api.reset_runtime(
-        settings_for(
-            config_dir,
-            RETRY_QUEUE="sqs",
-            RETRY_QUEUE_URL=queue_url,
-            IDEMPOTENCY_TABLE=idempotency_table,
-        )
-    )
+    queue_url = retries_through_sqs(config_dir, sqs, idempotency_table)
     apns.script(VOIP_TOKEN, Reply(503, "ServiceUnavailable"), Reply(503, "ServiceUnavailable"))
     request = body(SYLK, "ios", "incoming_session", **{"call-id": "kept-1"})
     with Client(app) as client:
