@@ -17,8 +17,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -63,6 +65,7 @@ FittedText = Annotated[
 # else may pass, and a "#" (never sent: only one half is) only between the halves.
 Token = Annotated[
     str,
+    Strict(),  # a number is no device token
     StringConstraints(
         min_length=1, max_length=1024, pattern=r"^[A-Za-z0-9_:.\-]+(#[A-Za-z0-9_:.\-]+)?$"
     ),
@@ -71,6 +74,66 @@ Id = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 MAX_ACCOUNT = 255  # characters of a v2 account (user@domain), decoded from the path
 
 _URN_UUID = re.compile(r"^<urn:uuid:(.+)>$")
+
+
+# The original's lax inputs, kept and stated exactly (the OpenAPI document lists them): a
+# badge may be a numeric string, a flag 0/1 or a word in any case.
+TRUE_WORDS = ("1", "true", "yes", "on", "t", "y")
+FALSE_WORDS = ("0", "false", "no", "off", "f", "n")
+BADGE_TEXT = re.compile(r"[0-9]{1,6}")
+
+
+def _badge_value(value: Any) -> Any:
+    if isinstance(value, str) and BADGE_TEXT.fullmatch(value):
+        return int(value)
+    return value
+
+
+def _flag_value(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in TRUE_WORDS + FALSE_WORDS:
+        return value.lower() in TRUE_WORDS
+    return value
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
+
+
+Badge = Annotated[
+    int,
+    Strict(),
+    Field(ge=0, le=1_000_000),
+    BeforeValidator(_badge_value),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0, "maximum": 1_000_000},
+                {"type": "string", "pattern": f"^{BADGE_TEXT.pattern}$"},
+            ]
+        }
+    ),
+]
+Flag = Annotated[
+    bool,
+    Strict(),
+    BeforeValidator(_flag_value),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "boolean"},
+                {"type": "integer", "enum": [0, 1]},
+                {
+                    "type": "string",
+                    "pattern": "^(?:"
+                    + "|".join(_any_case(w) for w in TRUE_WORDS + FALSE_WORDS)
+                    + ")$",
+                },
+            ]
+        }
+    ),
+]
 
 
 def normalize_platform(value: str) -> Platform | None:
@@ -143,7 +206,7 @@ class PushFields(_Model):
     to: Text = _key("to", required=True)
     media_type: MediaType | None = _key("media-type")
     reason: Text | None = _key("reason")
-    badge: int = Field(1, ge=0, le=1_000_000)
+    badge: Badge = 1
     filename: Text | None = _key("filename")
     filetype: Text | None = _key("filetype")
     account: Text | None = _key("account")
@@ -186,7 +249,7 @@ class PushRequest(PushFields):
     platform: PlatformName = _key("platform", required=True)
     token: Token = _key("token", required=True)
     device_id: Text | None = _key("device-id")
-    silent: bool = _key("silent", default=True)
+    silent: Flag = _key("silent", default=True)
 
 
 class TokenAddRequest(_Model):
@@ -198,7 +261,7 @@ class TokenAddRequest(_Model):
     platform: PlatformName = _key("platform", required=True)
     token: Token = _key("token", required=True)
     device_id: DeviceId = _key("device-id", required=True)
-    silent: bool = _key("silent", default=True)
+    silent: Flag = _key("silent", default=True)
     user_agent: Text | None = _key("user-agent")
 
 

@@ -8,7 +8,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from .models import (
+    EVENT_ALIASES,
     MAX_ACCOUNT,
+    PLATFORM_ALIASES,
     AccountPushRequest,
     PushRequest,
     TokenAddRequest,
@@ -24,6 +26,48 @@ ENVELOPE: dict[str, Any] = {
         "data": {"anyOf": [{"type": "object"}, {"type": "array"}]},
     },
 }
+
+
+def _any_case(words: list[str]) -> str:
+    """A pattern of `words` in any case, around blanks (as the models read them)."""
+    cased = ["".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in w) for w in words]
+    return "^\\s*(?:" + "|".join(cased) + ")\\s*$"
+
+
+def _as_read(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A property's schema widened to what the models accept, as the original did: a number
+    where text is expected (taken as its text), and the other spellings of a name."""
+    if "anyOf" in schema:
+        return {**schema, "anyOf": [_as_read(name, s) for s in schema["anyOf"]]}
+    if schema.get("type") != "string" or "pattern" in schema:
+        return schema
+    if name == "platform":
+        return {"type": "string", "pattern": _any_case(sorted(PLATFORM_ALIASES))}
+    if name == "media-type":
+        return {"type": "string", "pattern": _any_case(schema["enum"])}
+    if name == "event":
+        return {**schema, "enum": [*schema["enum"], *EVENT_ALIASES]}
+    if "enum" in schema:
+        return schema
+    return {"anyOf": [schema, {"type": "number", "description": "taken as its text"}]}
+
+
+def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional key may be sent as null: it then counts as absent."""
+    choices = schema.get("anyOf", [schema])
+    if {"type": "null"} in choices:
+        return schema
+    return {"anyOf": [*choices, {"type": "null"}], "default": schema.get("default")}
+
+
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema(by_alias=True)
+    required = set(schema.get("required", ()))
+    schema["properties"] = {
+        name: _as_read(name, s) if name in required else _or_null(_as_read(name, s))
+        for name, s in schema.get("properties", {}).items()
+    }
+    return schema
 
 
 def _body(model: type[BaseModel]) -> dict[str, Any]:
@@ -96,7 +140,7 @@ def document(version: str) -> dict[str, Any]:
         TokenRemoveRequest,
         AccountPushRequest,
     ]
-    schemas = {m.__name__: m.model_json_schema(by_alias=True) for m in models}
+    schemas = {m.__name__: _schema(m) for m in models}
     schemas["Envelope"] = ENVELOPE
     return {
         "openapi": "3.1.0",

@@ -120,6 +120,43 @@ def test_openapi_states_the_constraints_of_path_parameters_and_texts(client: Cli
     device = doc["paths"]["/v2/tokens/{account}/push/{device}"]["parameters"][1]
     assert device["schema"]["minLength"] == 1
     display = doc["components"]["schemas"]["PushRequest"]["properties"]["from-display-name"]
-    [text, _] = display["anyOf"]
+    [text] = [s for s in json_schemas(display) if s.get("type") == "string"]
     assert text["maxLength"] == 64 * 1024
     assert "shortened" in text["description"]
+
+
+def json_schemas(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """`schema` and every alternative nested in it (anyOf)."""
+    nested = [s for choice in schema.get("anyOf", []) for s in json_schemas(choice)]
+    return [schema, *nested]
+
+
+def test_openapi_states_the_inputs_taken_as_the_original_took_them(client: Client) -> None:
+    properties = document(client)["components"]["schemas"]["PushRequest"]["properties"]
+    kinds = {name: {s.get("type") for s in json_schemas(p)} for name, p in properties.items()}
+    assert {"string", "number", "null"} <= kinds["device-id"]  # a number is taken as text
+    assert {"string", "number"} <= kinds["call-id"] and "null" not in kinds["call-id"]
+    assert {"boolean", "integer", "string", "null"} <= kinds["silent"]  # 0/1, "yes", "TRUE"
+    assert {"integer", "string", "null"} <= kinds["badge"]  # "3"
+    assert kinds["token"] == {"string"}  # a number is no token
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "accepted"),
+    [
+        ("silent", "TRUE", True),
+        ("silent", 0, True),
+        ("silent", 2, False),
+        ("silent", 1.5, False),
+        ("badge", "12", True),
+        ("badge", True, False),  # not 1
+        ("badge", " 12", False),
+        ("token", 1234, False),
+        ("call-id", 1234, True),
+    ],
+)
+def test_lax_inputs_are_exactly_what_the_document_says(
+    client: Client, apns: FakeApns, field: str, value: Any, accepted: bool
+) -> None:
+    status, answer = call(client, "POST", "/push", {**body(SYLK, "ios", "cancel"), field: value})
+    assert (status == 200) is accepted, answer
