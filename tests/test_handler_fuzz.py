@@ -30,6 +30,7 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     derandomize=True,  # the same cases on every run: a failure is reproducible in CI
+    database=None,  # nothing written into the work tree
 )
 KEYS = [
     "app-id", "app_id", "platform", "event", "token", "device-id", "device_id", "call-id",

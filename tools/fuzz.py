@@ -96,7 +96,8 @@ def run(max_examples: int, seed: int, work: Path) -> int:
                 url = f"http://127.0.0.1:{port}"
                 wait_until_up(f"{url}/", server)
                 command = schemathesis_command(url, max_examples, seed)
-                return subprocess.run(command, check=False).returncode
+                # in `work`: schemathesis keeps its cache in the current directory
+                return subprocess.run(command, check=False, cwd=work).returncode
             finally:
                 server.terminate()
                 server.wait(timeout=10)
