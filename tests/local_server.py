@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,6 +48,8 @@ def local_server(config_dir: Path, output: Path, **env: str) -> Iterator[str]:
             try:
                 with urllib.request.urlopen(f"{url}/", timeout=1):
                     break
+            except urllib.error.HTTPError:
+                break  # it answers, whatever it says
             except OSError:
                 assert server.poll() is None, f"server exited: {output.read_text()}"
                 assert time.monotonic() < deadline, "server did not start"

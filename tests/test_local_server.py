@@ -58,6 +58,16 @@ def test_a_wrong_config_dir_is_said_at_start(tmp_path: Path) -> None:
     assert answer["code"] == 503
 
 
+def test_unusable_settings_are_said_at_start(tmp_path: Path, config_dir: Path) -> None:
+    output = tmp_path / "server.log"
+    with local_server(config_dir, output, LOG_FORMAT="xml") as url:
+        start = output.read_text()
+        status, answer = fetch(f"{url}/health")
+    assert "settings not usable: LOG_FORMAT must be one of json, text, not 'xml'" in start
+    assert "Traceback" not in start
+    assert (status, answer["code"]) == (503, 503)
+
+
 def test_a_taken_port_is_one_line_naming_who_holds_it(tmp_path: Path) -> None:
     port = free_port()
     with socket.socket() as holder:

@@ -130,9 +130,15 @@ def report_config() -> None:
     """The apps the server will answer for, or why there are none, before the first request."""
     from chalicelib.api import current_runtime
     from chalicelib.errors import ConfigError
+    from chalicelib.settings import SettingsError
 
-    source = current_runtime().config
+    try:
+        source = current_runtime().config
+    except SettingsError as exc:
+        print(f"settings not usable: {exc}; every route answers 503", flush=True)
+        return
     where = source.ssm_path or source.config_dir
+    variable = "CONFIG_SSM_PATH" if source.ssm_path else "CONFIG_DIR"
     try:
         config = source.get()
     except ConfigError as exc:
@@ -140,7 +146,7 @@ def report_config() -> None:
         return
     if not config.apps:
         print(
-            f"no apps configured: looked in {where} (CONFIG_DIR); /health answers 503 and every "
+            f"no apps configured: looked in {where} ({variable}); /health answers 503 and every "
             "push 404 until applications.ini there names an app",
             flush=True,
         )
