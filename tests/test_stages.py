@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.settings import retry_queue_name
+from chalicelib.settings import Settings, retry_queue_name
 
 NAMED = {"TableName", "QueueName", "AlarmName", "TopicName", "FunctionName", "RoleName"}
 
@@ -135,3 +135,25 @@ def test_allowed_hosts_become_the_api_resource_policy(tmp_path: Path) -> None:
     assert (allow["Effect"], allow["Resource"]) == ("Allow", "execute-api:/*")
     assert deny["Effect"] == "Deny"
     assert deny["Condition"] == {"NotIpAddress": {"aws:SourceIp": ["10.0.0.0/8", "192.0.2.7/32"]}}
+
+
+def test_every_function_starts_with_the_settings_its_stage_gives_it(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    """Each function (API, retry consumer, daily credential check) gets every variable the
+    fail-fast settings require; a Ref stands for the name CloudFormation fills in."""
+    for template in templates.values():
+        functions = {
+            name: resource
+            for name, resource in template["Resources"].items()
+            if resource["Type"] == "AWS::Serverless::Function"
+        }
+        assert {"APIHandler", "RetryPushes", "CheckCredentials"} <= set(functions)
+        for name, function in functions.items():
+            variables = function["Properties"]["Environment"]["Variables"]
+            env = {
+                key: value if isinstance(value, str) else f"resolved-{key.lower()}"
+                for key, value in variables.items()
+            }
+            env["AWS_LAMBDA_FUNCTION_NAME"] = name
+            Settings.from_env(env)  # raises SettingsError naming what is missing
