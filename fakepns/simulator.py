@@ -22,6 +22,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from chalicelib.audit import mask
+
 from .credentials import (
     APNS_BUNDLE_ID,
     TestCredentials,
@@ -39,7 +41,8 @@ TOPICS = tuple(t for bundle in BUNDLES for t in (bundle, f"{bundle}.voip"))
 
 
 def _short(token: str | None) -> str:
-    return f"...{token[-4:]}" if token else "-"
+    # the server's own mask: its logs, its answers and this line name a push's token alike
+    return mask(token) if token else "-"
 
 
 def _compact(value: Any) -> str:

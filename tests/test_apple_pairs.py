@@ -4,8 +4,10 @@ of `A#B`, the original client's older spelling, being refused)."""
 
 from __future__ import annotations
 
+import io
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +15,9 @@ from chalice.test import Client
 
 from chalicelib import api, audit
 from chalicelib.tokens.base import Device
-from fakepns.fake_apns import Delay, FakeApns, Reply
+from fakepns.fake_apns import Attempt, Delay, FakeApns, Reply
 from fakepns.server_config import SYLK
+from fakepns.simulator import NotificationLog
 from tests.helpers import call
 
 ACCOUNT = "alice@example.com"
@@ -120,3 +123,12 @@ def test_results_and_logs_show_the_token_the_push_went_to(
     [logged] = [r for r in caplog.records if r.getMessage() == "push delivered"]
     assert logged.__dict__["token"] == audit.mask(REGULAR)
     assert REGULAR not in answer["data"]["url"]  # the URL holds the token: masked too
+
+
+def test_the_simulator_shows_the_token_as_results_and_logs_do(tmp_path: Path) -> None:
+    out = io.StringIO()
+    log = NotificationLog(tmp_path / "received.jsonl", out)
+    attempt = Attempt(REGULAR, "POST", f"/3/device/{REGULAR}", {}, b"{}", {}, 1, 0.0, "certificate",
+                      "reply", 200, None, "id", SYLK, "background")  # fmt: skip
+    log.apns(attempt)
+    assert f"token={audit.mask(REGULAR)} " in out.getvalue()
