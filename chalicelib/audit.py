@@ -1,11 +1,13 @@
 """Structured logs and metrics: one JSON line per push with the call-id, never a credential,
-and CloudWatch EMF counters flushed at the end of each invocation."""
+that is also the EMF document of the push's metrics; other counters are flushed at the end
+of each invocation."""
 
 from __future__ import annotations
 
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,14 +82,41 @@ def mask(token: str) -> str:
     return f"...{token[-8:]}" if len(token) > 8 else "..."
 
 
-def push_logged(message: str, level: int = logging.INFO, **fields: Any) -> None:
+def push_logged(
+    message: str,
+    level: int = logging.INFO,
+    *,
+    metrics: dict[str, float] | None = None,
+    **fields: Any,
+) -> None:
+    """One JSON line; with `metrics`, the same line is also their EMF document (CloudWatch
+    extracts them from it), so a push costs one line, not a line and a metrics blob."""
     extra = {k: v for k, v in fields.items() if v is not None}
+    if metrics and _print_metrics:
+        extra.update(_emf(metrics, {**logger.thread_safe_get_current_keys(), **extra}))
     if level >= logging.ERROR:
         logger.error(message, extra=extra)
     elif level >= logging.WARNING:
         logger.warning(message, extra=extra)
     else:
         logger.info(message, extra=extra)
+
+
+_UNITS = {"PnsLatency": MetricUnit.Milliseconds.value}  # the others count
+
+
+def _emf(values: dict[str, float], line: dict[str, Any]) -> dict[str, Any]:
+    """The EMF directive and values for a log line whose own fields hold the dimensions."""
+    dimensions = [name for name in ("app_id", "platform") if name in line] + ["service"]
+    directive = {
+        "Namespace": metrics.namespace,
+        "Dimensions": [dimensions],
+        "Metrics": [{"Name": name, "Unit": _UNITS.get(name, "Count")} for name in values],
+    }
+    return {
+        "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [directive]},
+        **{name: [value] for name, value in values.items()},
+    }
 
 
 _pending: dict[tuple[str | None, str | None], list[tuple[str, MetricUnit, float]]] = {}

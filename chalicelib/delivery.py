@@ -204,12 +204,13 @@ def log_outcome(job: Job, outcome: Outcome) -> None:
         if outcome.verdict in (Verdict.DELIVERED, Verdict.DEAD_TOKEN)
         else logging.WARNING
     )
-    audit.count(VERDICT_METRICS[outcome.verdict], app_id=job.app.app_id, platform=job.app.platform)
+    counted = {VERDICT_METRICS[outcome.verdict]: 1.0}
     if outcome.latency_ms is not None and outcome.status:
-        audit.latency(outcome.latency_ms, app_id=job.app.app_id, platform=job.app.platform)
+        counted["PnsLatency"] = outcome.latency_ms
     audit.push_logged(
         f"push {outcome.verdict}",
         level,
+        metrics=counted,
         **job.log_fields(),
         event=req.event,
         device_id=req.device_id,
@@ -282,8 +283,12 @@ def _queue_retry(
         if from_queue:
             raise
         return {}
-    audit.count("PushRetryQueued", app_id=job.app.app_id, platform=job.app.platform)
-    audit.push_logged("retry queued", next_attempt=job.attempt + 1, delay_s=round(delay, 3))
+    audit.push_logged(
+        "retry queued",
+        metrics={"PushRetryQueued": 1},
+        next_attempt=job.attempt + 1,
+        delay_s=round(delay, 3),
+    )
     retry = {
         "attempt": job.attempt + 1,
         "next_attempt_in": round(delay, 3),
@@ -294,10 +299,14 @@ def _queue_retry(
 
 def _log_expired(job: Job, attempts: int, reason: str | None = None) -> None:
     """A push past its deadline: never dropped silently."""
-    audit.count("PushExpired", app_id=job.app.app_id, platform=job.app.platform)
-    audit.count("PushExpired")  # stage-wide, for the alarm
+    audit.count("PushExpired")  # stage-wide, for the alarm (per app: in the line below)
     audit.push_logged(
-        "push expired", logging.WARNING, **job.log_fields(), attempts=attempts, reason=reason
+        "push expired",
+        logging.WARNING,
+        metrics={"PushExpired": 1},
+        **job.log_fields(),
+        attempts=attempts,
+        reason=reason,
     )
 
 
@@ -322,8 +331,9 @@ def _forget_device(rt: Runtime, job: Job) -> None:
         audit.push_logged("dead token not removed", logging.ERROR, reason=str(exc))
         return
     if removed:
-        audit.count("DeviceRemoved", app_id=job.app.app_id, platform=job.app.platform)
-        audit.push_logged("device removed: token is dead", device_id=req.device_id)
+        audit.push_logged(
+            "device removed: token is dead", metrics={"DeviceRemoved": 1}, device_id=req.device_id
+        )
 
 
 def accept(rt: Runtime, jobs: list[Job]) -> Answer:

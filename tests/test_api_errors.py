@@ -253,13 +253,17 @@ def test_broken_credentials_are_reported_and_do_not_stop_other_apps(
     assert len(apns.received) == 1
 
 
-def test_each_push_is_counted_in_an_emf_line(
-    client: Client, apns: FakeApns, capsys: pytest.CaptureFixture[str]
+def test_each_push_is_counted_in_its_own_log_line(
+    client: Client, apns: FakeApns, capsys: pytest.CaptureFixture[str], log_file: Path
 ) -> None:
     call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
     apns.script(VOIP_TOKEN, Reply(410, "Unregistered"))
     call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
-    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    blobs = [line for line in lines if "_aws" in line]
+    # the push's log line is its EMF document: no second line, no separate metrics blob
+    assert [blob["message"] for blob in blobs] == ["push delivered", "push dead-token"]
+    assert '"_aws"' not in capsys.readouterr().out
     counted = [name for blob in blobs for name in blob if name.startswith("Push")]
     assert counted == ["PushDelivered", "PushDeadToken"]
     directive = blobs[0]["_aws"]["CloudWatchMetrics"][0]
