@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,29 +72,41 @@ def run_soak(
     timeout: float = 60.0,
     failure_rate: float = 1 / 3,
 ) -> SoakResult:
-    """Push `count` times, then wait (pumping SQS when given) until every push is accounted
-    for or `timeout` passes."""
+    """Push `count` times (pumping SQS all along when given, as Lambda's event source does),
+    then wait until every push is accounted for or `timeout` passes."""
     expired = _Expired()
     logger = logging.getLogger("pushserver")
     logger.addHandler(expired)
     apns.fail_randomly(failure_rate, seed=7)
     started = time.monotonic()
+    stop = threading.Event()
+
+    def consume(client: Client) -> None:
+        # Lambda's event source polls the queue all along, not once the pushes stopped
+        # coming: retries due while pushes arrive are handled then, within their deadlines
+        while pump is not None and not stop.is_set():
+            pump(client)
+            time.sleep(0.02)
+
     try:
         api.reset_runtime(settings)
         with Client(app) as client:
+            consumer = threading.Thread(target=consume, args=(client,), daemon=True)
+            consumer.start()
             headers = {"Content-Type": "application/json"}
             for n in range(count):
                 response = client.http.post("/push", headers=headers, body=json.dumps(_body(n)))
                 assert response.status_code in (200, 202), response.body
             while time.monotonic() - started < timeout:
-                if pump is not None:
-                    pump(client)
                 done = {r.headers.get("apns-id") for r in apns.received}
                 if len(done) + len(expired.call_ids) >= count:
                     break
                 time.sleep(0.05)
             time.sleep(0.3)  # a duplicate would arrive now
+            stop.set()
+            consumer.join(30)
     finally:
+        stop.set()
         apns.fail_randomly(0.0)
         logger.removeHandler(expired)
     ids = [r.headers.get("apns-id") for r in apns.received]

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 
 MAX_DELAY = 900  # seconds: the SQS DelaySeconds maximum, and the contract's cap
-# Less time than this left before the deadline: another attempt would land after it (SQS
-# timers count whole seconds), so the push is expired instead of queued.
+# A retry is due at least this long before the deadline: an SQS timer counts whole seconds
+# and a poll takes its time, so a retry due closer to it would arrive too late. With less
+# time left the push is expired instead of queued.
 MIN_WINDOW = 1.0
 
 # 2 ** _CAP_EXPONENT already exceeds MAX_DELAY; stop there instead of building huge powers
@@ -45,8 +46,9 @@ def next_delay(
 
     Full jitter: the wait is `draw` times the window, `draw` being the caller's uniform draw
     in [0, 1] (`random.random()`; 1.0 gives the plain backoff). The window is the backoff,
-    bounded by the time left before the deadline, so the spread never makes a push late and
-    a push whose backoff passes its deadline still gets one attempt within the time it has.
+    bounded by the time left before the deadline (less MIN_WINDOW), so the spread never makes
+    a push late and a push whose backoff passes its deadline still gets one attempt within the
+    time it has.
     A PNS recovering from an outage then sees the queued pushes spread over the window
     instead of all in the same second.
 
@@ -61,7 +63,11 @@ def next_delay(
     wait = backoff(attempt)
     left = deadline - now
     floor = max(retry_after or 0.0, 0.0)
-    if left < min(wait, MIN_WINDOW) or floor > left:
+    if left < 0 or floor > left:
         return None
-    window = min(wait, left)
-    return min(max(floor, draw * window), float(MAX_DELAY))
+    if wait == 0:  # the first attempt: now, or when the PNS asked
+        return min(floor, float(MAX_DELAY))
+    window = min(wait, left - MIN_WINDOW)
+    if window <= 0 and floor == 0:
+        return None
+    return min(max(floor, draw * max(window, 0.0)), float(MAX_DELAY))

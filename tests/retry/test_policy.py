@@ -66,9 +66,10 @@ def test_retry_after_above_the_cap_is_capped_when_the_deadline_allows() -> None:
 
 
 def test_the_deadline_bounds_the_window_instead_of_expiring_the_push() -> None:
-    # attempt 8 waits 64 s; a call push started 60 s ago has 4 s left: one more try in them
-    assert next_delay(8, now=NOW, deadline=NOW + 4) == 4.0
-    assert next_delay(8, now=NOW, deadline=NOW + 4, draw=0.5) == 2.0
+    # attempt 8 waits 64 s; a call push started 60 s ago has 4 s left: one more try in them,
+    # due a second before the deadline at the latest
+    assert next_delay(8, now=NOW, deadline=NOW + 4) == 3.0
+    assert next_delay(8, now=NOW, deadline=NOW + 4, draw=0.5) == 1.5
 
 
 def test_less_than_a_second_left_expires_the_push() -> None:
@@ -76,8 +77,9 @@ def test_less_than_a_second_left_expires_the_push() -> None:
     assert next_delay(2, now=NOW, deadline=NOW + 0.5) is None
 
 
-def test_delay_ending_exactly_at_the_deadline_is_allowed() -> None:
-    assert next_delay(3, now=NOW, deadline=NOW + 2) == 2.0
+def test_the_last_retry_is_due_a_second_before_the_deadline() -> None:
+    assert next_delay(3, now=NOW, deadline=NOW + 2) == 1.0
+    assert next_delay(3, now=NOW, deadline=NOW + 3) == 2.0
 
 
 def test_push_already_past_its_deadline_expires() -> None:
@@ -87,7 +89,7 @@ def test_push_already_past_its_deadline_expires() -> None:
 
 def test_late_attempts_of_a_long_push_are_capped() -> None:
     assert next_delay(15, now=NOW, deadline=NOW + 3600) == MAX_DELAY
-    assert next_delay(15, now=NOW, deadline=NOW + 899) == 899
+    assert next_delay(15, now=NOW, deadline=NOW + 899) == 898
 
 
 def test_full_jitter_takes_the_drawn_share_of_the_backoff() -> None:
