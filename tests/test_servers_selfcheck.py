@@ -50,8 +50,13 @@ PAYLOAD = {"aps": {"alert": "hi"}, "event": "incoming_session"}
 # -- helpers --------------------------------------------------------------------------
 
 
+# One iat for the run: two pushes of a test on one connection must present the same token,
+# or a second boundary between them makes it a new token (TooManyProviderTokenUpdates)
+SESSION_IAT = int(time.time())
+
+
 def provider_token(creds: TestCredentials, *, iat: float | None = None) -> str:
-    issued = int(time.time() if iat is None else iat)
+    issued = int(SESSION_IAT if iat is None else iat)
     return jwt.encode(
         {"iss": creds.apns_team_id, "iat": issued},
         creds.apns_p8.read_bytes(),
