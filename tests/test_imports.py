@@ -13,14 +13,14 @@ PACKAGE = "chalicelib"
 @pytest.fixture(scope="module")
 def graph() -> grimp.ImportGraph:
     # every import counts, also those inside functions: they run too, just later
-    return grimp.build_graph(PACKAGE)
+    return grimp.build_graph(PACKAGE, cache_dir=None)
 
 
 @pytest.fixture(scope="module")
 def loaded() -> grimp.ImportGraph:
     """What importing a module really runs: also the __init__ of each package above it, and
     not what only a type checker reads."""
-    graph = grimp.build_graph(PACKAGE, exclude_type_checking_imports=True)
+    graph = grimp.build_graph(PACKAGE, exclude_type_checking_imports=True, cache_dir=None)
     for module in graph.modules:
         parent = module.rpartition(".")[0]
         if parent:
@@ -68,5 +68,31 @@ def test_forbidden_import(loaded: grimp.ImportGraph, importer: str, imported: st
 @pytest.mark.parametrize("package", ["chalicelib", "fakepns", "bench"])
 def test_nothing_outside_the_tests_imports_them(package: str) -> None:
     # `make run` (the simulator and the API) and the benchmarks work without the test suite
-    outside = grimp.build_graph(package, include_external_packages=True)
+    outside = grimp.build_graph(package, include_external_packages=True, cache_dir=None)
     assert "tests" not in outside.modules, outside.find_modules_that_directly_import("tests")
+
+
+# The layers of docs/architecture.md, top first: a module imports only from layers below its
+# own, and the modules of one layer import none of each other.
+LAYERS = (
+    grimp.Layer("api"),  # the edge: HTTP and the retry consumer, wiring
+    grimp.Layer("push_v1", "devices", "expiry"),  # use cases
+    grimp.Layer("delivery"),  # build, send, judge and settle a job
+    grimp.Layer("remote_log"),
+    grimp.Layer("answers"),
+    grimp.Layer("runtime", "pns"),  # the container's adapters; the push services
+    grimp.Layer("config", "retry", "tokens"),
+    grimp.Layer("apps", "credentials", "settings", "openapi"),
+    grimp.Layer("models", "notification", "audit", "tracing"),
+    grimp.Layer("logformat", "errors"),
+)
+
+
+def test_each_layer_imports_only_the_layers_below_it(graph: grimp.ImportGraph) -> None:
+    illegal = graph.find_illegal_dependencies_for_layers(layers=LAYERS, containers={PACKAGE})
+    routes = sorted(
+        " -> ".join([*sorted(route.heads), *route.middle, *sorted(route.tails)])
+        for dependency in illegal
+        for route in dependency.routes
+    )
+    assert not routes, routes
