@@ -69,6 +69,8 @@ def reset_runtime(settings: Settings) -> Runtime:
     """A fresh runtime (tests, and a process that changed its settings)."""
     global _runtime, _settings_error
     with _runtime_lock:
+        if _runtime is not None:
+            _runtime.close()
         _runtime, _settings_error = _start(settings), None
     return _runtime
 
@@ -77,6 +79,8 @@ def forget_runtime() -> None:
     """The next call starts again from the environment, as a cold start does."""
     global _runtime, _settings_error
     with _runtime_lock:
+        if _runtime is not None:
+            _runtime.close()
         _runtime, _settings_error = None, None
 
 

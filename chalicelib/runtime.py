@@ -85,5 +85,14 @@ class Runtime:
         with self._lock:
             return once(dynamodb_persistence(self.settings.idempotency_table))(self.redeliver)
 
+    def close(self) -> None:
+        """Stop the threads of the local retry queue, when this runtime started one: a runtime
+        that was replaced must not go on pushing what it had queued."""
+        from .retry.local import LocalRetryQueue
+
+        queue = self.__dict__.get("retry_queue")  # only when built: closing builds nothing
+        if isinstance(queue, LocalRetryQueue):
+            queue.close()
+
     def redeliver(self, message: RetryMessage) -> None:
         self._handle_retry(self, message)

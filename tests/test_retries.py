@@ -249,3 +249,15 @@ def test_an_idle_connection_is_replaced_before_use(
     call(retrying, "POST", "/push", body(SYLK, "ios", "incoming_session"))
     first, second, third = (r.connection_id for r in apns.received)
     assert first == second != third
+
+
+def test_a_replaced_runtime_pushes_nothing_it_had_queued(config_dir: Path, apns: FakeApns) -> None:
+    # otherwise its retry thread pushes into whatever runs next (a later test's fake APNs)
+    api.reset_runtime(settings_for(config_dir, RETRY_DELAY_SCALE="0.5"))
+    apns.script(VOIP_TOKEN, Reply(503, "ServiceUnavailable"))
+    with Client(app) as client:
+        status, _ = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
+    assert status == 202
+    api.reset_runtime(settings_for(config_dir))
+    time.sleep(0.8)  # past the retry's time: at most the 1 s backoff x 0.5
+    assert (len(apns.attempts), apns.received) == (1, [])
