@@ -16,7 +16,9 @@ from fakepns.fake_apns import FakeApns, Reply
 from fakepns.server_config import SYLK, settings_for
 from tests.test_push_v1 import body
 
-RTT = 0.2
+# Long enough that the idempotency table's own round trips (moto, on a shared machine) do not
+# decide the result: one message after another would take 10 x RTT.
+RTT = 0.5
 
 
 def record(n: int, attempt: int = 2) -> dict[str, Any]:
@@ -34,7 +36,7 @@ def invoke(client: Client, records: list[dict[str, Any]]) -> tuple[float, Any]:
     return time.perf_counter() - started, payload
 
 
-def test_a_batch_of_10_against_a_200_ms_pns_takes_under_3_round_trips(
+def test_a_batch_of_10_against_a_slow_pns_takes_under_3_round_trips(
     config_dir: Path, apns: FakeApns, idempotency_table: str
 ) -> None:
     api.reset_runtime(settings_for(config_dir, IDEMPOTENCY_TABLE=idempotency_table))
