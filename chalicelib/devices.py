@@ -130,9 +130,12 @@ def _device_job(
         return {"code": 400, "reason": exc.description, **{k: v for k, v in base.items() if v}}
 
 
-def _queued(job: Job) -> dict[str, Any]:
+def _accepted(job: Job, description: str) -> dict[str, Any]:
+    """The result of a push queued for delivery (`return_async = false`)."""
     req = job.request
     return {
+        "code": 202,
+        "reason": description,
         "platform": job.app.platform,
         "app-id": job.app.app_id,
         "device-id": req.device_id,
@@ -169,9 +172,8 @@ def push_account(
         if len(jobs) == len(prepared):
             return accepted
         # what could not be accepted is reported per device, as when pushing at once
-        queued = [{**_queued(job), "code": 202, "reason": accepted.description} for job in jobs]
-        done = iter(queued)
-        results = [next(done) if isinstance(p, Job) else p for p in prepared]
+        queued = iter([_accepted(job, accepted.description) for job in jobs])
+        results = [next(queued) if isinstance(p, Job) else p for p in prepared]
         if not jobs:
             return Answer(200, "push notification responses", results)
         return Answer(202, accepted.description, results)
