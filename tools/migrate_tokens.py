@@ -115,11 +115,50 @@ def load_pickle(path: Path) -> Any:
     announce a terabyte."""
     data = path.read_bytes()
     try:
-        for _ in pickletools.genops(data):
-            pass
-    except ValueError as exc:
+        _check_opcodes(data)
+    except (ValueError, IndexError, KeyError) as exc:
         raise pickle.UnpicklingError(f"pickle data was truncated or malformed: {exc}") from None
     return SafeUnpickler(io.BytesIO(data)).load()
+
+
+# What may be referenced again: a repeated string or number, or a class fetched before
+_SHAREABLE = frozenset(
+    {"None", "bool", "bytes", "bytearray", "bytes_or_str", "float", "int", "int_or_bool", "str"}
+    | {"global"}
+)
+
+
+def _check_opcodes(data: bytes) -> None:
+    """Read every opcode, following what kind of object each leaves on the stack, and refuse
+    a container referenced twice: a token file never shares one, and shared tuples nest into
+    keys whose hash (or repr) takes 2**depth steps."""
+    stack: list[str] = []
+    memo: dict[int, str] = {}
+    for opcode, arg, _ in pickletools.genops(data):
+        name = opcode.name
+        if name in ("PUT", "BINPUT", "LONG_BINPUT"):
+            memo[int(str(arg))] = stack[-1]
+        elif name == "MEMOIZE":
+            memo[len(memo)] = stack[-1]
+        elif name in ("GET", "BINGET", "LONG_BINGET"):
+            kind = memo[int(str(arg))]
+            if kind not in _SHAREABLE:
+                raise RefusedPickle("refusing pickle: a container referenced twice")
+            stack.append(kind)
+        elif name == "DUP":
+            stack.append(stack[-1])
+        elif name in ("GLOBAL", "STACK_GLOBAL"):
+            del stack[len(stack) - len(opcode.stack_before) :]
+            stack.append("global")
+        else:
+            before = [item.name for item in opcode.stack_before]
+            if "mark" in before:
+                while stack.pop() != "mark":
+                    pass
+                del stack[len(stack) - before.index("mark") :]
+            elif before:
+                del stack[-len(before) :]
+            stack.extend(item.name for item in opcode.stack_after)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -407,12 +408,32 @@ def test_many_small_calls_share_one_budget(tmp_path: Path) -> None:
 
 
 def test_str_of_a_container_is_refused(tmp_path: Path) -> None:
-    # a tuple of two references to the level below, 22 levels: its repr has 2**22 leaves
-    level = b"q\x000h\x00h\x00\x86"  # memoize, pop, push it twice, pair them
     path = tmp_path / "tokens"
-    path.write_bytes(b"\x80\x02cbuiltins\nstr\n)" + level * 22 + b"\x85R.")
+    path.write_bytes(b"\x80\x02cbuiltins\nstr\n]\x85R.")  # str([])
     with pytest.raises(RefusedPickle, match=r"str\(\) of a container"):
         load_pickle(path)
+
+
+# a tuple of two references to the level below, 60 levels: 2**60 leaves in 500 bytes
+SHARED = b"q\x000h\x00h\x00\x86" * 60  # memoize, pop, push it twice, pair them
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x80\x02cbuiltins\nstr\n)" + SHARED + b"\x85R.",  # str() of it: its repr
+        b"\x80\x02})" + SHARED + b"K\x01s.",  # a dict key: its hash
+    ],
+)
+def test_shared_containers_are_refused_before_anything_is_built(
+    tmp_path: Path, data: bytes
+) -> None:
+    path = tmp_path / "tokens"
+    path.write_bytes(data)
+    started = time.monotonic()
+    with pytest.raises(RefusedPickle, match="a container referenced twice"):
+        load_pickle(path)
+    assert time.monotonic() - started < 1
 
 
 def test_a_length_longer_than_the_file_is_not_allocated(tmp_path: Path) -> None:
