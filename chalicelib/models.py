@@ -20,6 +20,7 @@ from pydantic import (
     Strict,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -94,6 +95,13 @@ def _flag_value(value: Any) -> Any:
         return bool(value)
     if isinstance(value, str) and value.lower() in TRUE_WORDS + FALSE_WORDS:
         return value.lower() in TRUE_WORDS
+    return value
+
+
+def _apple_pairs_only(value: str, info: ValidationInfo) -> str:
+    """A "#" joins the two tokens of an Apple device; no other token has one."""
+    if "#" in value and info.data.get("platform") != "apple":
+        raise ValueError("only an Apple token pair A#B may contain '#'")
     return value
 
 
@@ -251,6 +259,8 @@ class PushRequest(PushFields):
     device_id: Text | None = _key("device-id")
     silent: Flag = _key("silent", default=True)
 
+    _token_pair = field_validator("token")(_apple_pairs_only)
+
 
 class TokenAddRequest(_Model):
     """v2 `POST /v2/tokens/{account}`: store a device token."""
@@ -263,6 +273,8 @@ class TokenAddRequest(_Model):
     device_id: DeviceId = _key("device-id", required=True)
     silent: Flag = _key("silent", default=True)
     user_agent: Text | None = _key("user-agent")
+
+    _token_pair = field_validator("token")(_apple_pairs_only)
 
 
 class TokenRemoveRequest(_Model):

@@ -132,3 +132,13 @@ def test_the_simulator_shows_the_token_as_results_and_logs_do(tmp_path: Path) ->
                       "reply", 200, None, "id", SYLK, "background")  # fmt: skip
     log.apns(attempt)
     assert f"token={audit.mask(REGULAR)} " in out.getvalue()
+
+
+def test_a_hash_in_an_fcm_token_is_a_400(client: Client, fcm: object) -> None:
+    device = {"app-id": SYLK, "platform": "android", "token": "fcm#x", "device-id": "d"}
+    status, answer = call(client, "POST", f"/v2/tokens/{ACCOUNT}", device)
+    assert status == 400
+    assert list(answer["data"]["errors"]) == ["token"]
+    status, answer = call(client, "POST", "/push", {**device, **CALL})
+    assert status == 400
+    assert "only an Apple token pair" in answer["data"]["errors"]["token"]
