@@ -82,7 +82,7 @@ def mask(token: str) -> str:
     return f"...{token[-8:]}" if len(token) > 8 else "..."
 
 
-def push_logged(
+def log(
     message: str,
     level: int = logging.INFO,
     *,

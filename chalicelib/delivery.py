@@ -186,9 +186,7 @@ def deliver(jobs: list[Job], *, multiplexed: bool = False) -> list[Outcome]:
         if reload_credentials_if_refused(job.app, outcome):
             audit.count("CredentialsRefused", app_id=job.app.app_id, platform=job.app.platform)
             audit.count("CredentialsRefused")  # stage-wide, for the alarm
-            audit.push_logged(
-                "credentials refused: read again", logging.WARNING, **job.log_fields()
-            )
+            audit.log("credentials refused: read again", logging.WARNING, **job.log_fields())
     for index, _, notification, apns_id in pending:
         job = jobs[index]
         if job.app.log_remote_urls:
@@ -207,7 +205,7 @@ def log_outcome(job: Job, outcome: Outcome) -> None:
     counted = {VERDICT_METRICS[outcome.verdict]: 1.0}
     if outcome.latency_ms is not None and outcome.status:
         counted["PnsLatency"] = outcome.latency_ms
-    audit.push_logged(
+    audit.log(
         f"push {outcome.verdict}",
         level,
         metrics=counted,
@@ -279,11 +277,11 @@ def _queue_retry(
     try:
         rt.retry_queue.enqueue(message_for(job, job.attempt + 1, outcome.reason), delay)
     except StorageUnavailable as exc:
-        audit.push_logged("retry not queued", logging.ERROR, reason=str(exc))
+        audit.log("retry not queued", logging.ERROR, reason=str(exc))
         if from_queue:
             raise
         return {}
-    audit.push_logged(
+    audit.log(
         "retry queued",
         metrics={"PushRetryQueued": 1},
         next_attempt=job.attempt + 1,
@@ -300,7 +298,7 @@ def _queue_retry(
 def _log_expired(job: Job, attempts: int, reason: str | None = None) -> None:
     """A push past its deadline: never dropped silently."""
     audit.count("PushExpired")  # stage-wide, for the alarm (per app: in the line below)
-    audit.push_logged(
+    audit.log(
         "push expired",
         logging.WARNING,
         metrics={"PushExpired": 1},
@@ -322,16 +320,14 @@ def _forget_device(rt: Runtime, job: Job) -> None:
     try:
         if regular is not None and dead == regular != voip:
             if rt.tokens.forget_background_if(*key, dead):
-                audit.push_logged(
-                    "background token removed: token is dead", device_id=req.device_id
-                )
+                audit.log("background token removed: token is dead", device_id=req.device_id)
             return
         removed = rt.tokens.remove_if_token(*key, dead)
     except StorageUnavailable as exc:
-        audit.push_logged("dead token not removed", logging.ERROR, reason=str(exc))
+        audit.log("dead token not removed", logging.ERROR, reason=str(exc))
         return
     if removed:
-        audit.push_logged(
+        audit.log(
             "device removed: token is dead", metrics={"DeviceRemoved": 1}, device_id=req.device_id
         )
 
@@ -347,7 +343,7 @@ def redeliver(rt: Runtime, message: RetryMessage) -> None:
     """One attempt of a queued push (the retry queue's handler)."""
     app = rt.config.get().app(message.app_id, message.platform)  # type: ignore[arg-type]
     if app is None:
-        audit.push_logged(
+        audit.log(
             "queued push dropped: app no longer configured", logging.ERROR, app_id=message.app_id
         )
         return

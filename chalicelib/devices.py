@@ -69,7 +69,7 @@ def add_token(rt: Runtime, config: Config, raw_account: str, body: dict[str, Any
         time.time(),
     )
     rt.tokens.upsert(device)
-    audit.push_logged(
+    audit.log(
         "device stored",
         account=account,
         app_id=req.app_id,
@@ -93,9 +93,7 @@ def remove_token(rt: Runtime, raw_account: str, body: dict[str, Any]) -> Answer:
     req = parse(TokenRemoveRequest, body)
     data = {"app-id": req.app_id, "device-id": req.device_id}
     if rt.tokens.remove(account, req.app_id, req.device_id):
-        audit.push_logged(
-            "device removed", account=account, app_id=req.app_id, device_id=req.device_id
-        )
+        audit.log("device removed", account=account, app_id=req.app_id, device_id=req.device_id)
         return Answer(200, "device token removed", data)
     if not rt.tokens.devices(account):
         raise NotFound("user not found", {"account": account})

@@ -66,14 +66,14 @@ def check(config: Config, now: dt.datetime | None = None) -> None:
                 expiry = certificate_expiry(app, now)
                 refusal = _service_account_refusal(app)
             except ConfigError as exc:
-                audit.push_logged("credentials not readable", logging.ERROR, reason=str(exc))
+                audit.log("credentials not readable", logging.ERROR, reason=str(exc))
                 continue
             if expiry is not None:
                 _report_certificate(app, expiry)
             if refusal is not None:
                 audit.count("CredentialsRefused", app_id=app.app_id, platform=app.platform)
                 audit.count("CredentialsRefused")
-                audit.push_logged("credentials refused", logging.ERROR, reason=refusal)
+                audit.log("credentials refused", logging.ERROR, reason=refusal)
 
 
 def _report_certificate(app: AppConfig, expiry: CertificateExpiry) -> None:
@@ -85,7 +85,7 @@ def _report_certificate(app: AppConfig, expiry: CertificateExpiry) -> None:
         level = logging.WARNING
     else:
         level = logging.INFO
-    audit.push_logged(
+    audit.log(
         f"APNs certificate expires in {expiry.days_left} days",
         level,
         subject=expiry.subject,

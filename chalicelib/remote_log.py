@@ -89,7 +89,7 @@ class RemoteLog:
         try:
             self._queue.put_nowait((app, entry))
         except queue.Full:
-            audit.push_logged("remote log dropped: queue full", logging.ERROR, app_id=app.app_id)
+            audit.log("remote log dropped: queue full", logging.ERROR, app_id=app.app_id)
             return
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
@@ -139,9 +139,7 @@ class RemoteLog:
                 error = f"HTTP {response.status}"
             if attempt < ATTEMPTS:
                 time.sleep(0.5 * 2 ** (attempt - 1))
-        audit.push_logged(
-            "remote log failed", logging.WARNING, call_id=call_id, url=url, reason=error
-        )
+        audit.log("remote log failed", logging.WARNING, call_id=call_id, url=url, reason=error)
 
     @staticmethod
     def _log_answer(app: AppConfig, url: str, call_id: str, response: httpcore.Response) -> None:
@@ -153,7 +151,7 @@ class RemoteLog:
                 fields[f"remote_{app.log_remote_key}"] = answer[app.log_remote_key]
             except (ValueError, KeyError, TypeError):
                 fields["reason"] = f"key {app.log_remote_key} not found in the answer"
-        audit.push_logged(
+        audit.log(
             "remote log sent",
             call_id=call_id,
             **{k: v for k, v in fields.items() if k != "call_id"},

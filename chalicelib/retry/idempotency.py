@@ -112,7 +112,7 @@ class IdempotentHandler:
     def _skipped(response: Any, idempotent_data: DataRecord) -> Any:
         from .. import audit
 
-        audit.push_logged(
+        audit.log(
             "duplicate retry message skipped: already handled",
             idempotency_key=idempotent_data.idempotency_key,
         )

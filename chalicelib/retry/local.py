@@ -83,7 +83,7 @@ class LocalRetryQueue:
         if dropped:
             from .. import audit  # the logger loads Powertools: only when there is news
 
-            audit.push_logged(
+            audit.log(
                 f"local retry queue closed with {dropped} pending retries dropped",
                 logging.WARNING,
                 dropped=dropped,

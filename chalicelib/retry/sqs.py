@@ -108,14 +108,14 @@ def consume(
         if message_id is None:
             # Nothing to name in batchItemFailures (a bad name fails the whole batch), and
             # no SQS record lacks one: logged and left out, its neighbours go on
-            audit.push_logged("retry record without a messageId skipped", logging.ERROR)
+            audit.log("retry record without a messageId skipped", logging.ERROR)
             continue
         try:
             if not isinstance(body, str):
                 raise ValueError(f"record body is {type(body).__name__}, not a string")
             parsed.append((message_id, RetryMessage.from_json(body)))
         except ValueError as exc:  # json.JSONDecodeError is a ValueError too
-            audit.push_logged(
+            audit.log(
                 "poison retry message",
                 logging.ERROR,
                 message_id=message_id,
@@ -131,11 +131,11 @@ def consume(
                 handler(message)
             except DuplicateInProgress as exc:
                 # Another invocation holds this message; its redelivery finds the outcome
-                audit.push_logged("retry message deferred", reason=str(exc))
+                audit.log("retry message deferred", reason=str(exc))
                 return False
             except StorageUnavailable as exc:
                 # The next attempt could not be queued: SQS delivers this one again
-                audit.push_logged("retry message kept: next attempt not queued", reason=str(exc))
+                audit.log("retry message kept: next attempt not queued", reason=str(exc))
                 return False
             except Exception:
                 audit.logger.exception("retry handler failed", extra={"push_id": message.push_id})
