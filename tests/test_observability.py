@@ -195,7 +195,7 @@ def test_dashboard_and_alarms_read_metrics_the_code_emits(
         for metric in directive["Metrics"]
     }
     [dashboard] = of_type("AWS::CloudWatch::Dashboard").values()
-    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    body, _ = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
     widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
     searched = set(re.findall(r'MetricName=\\?"(\w+)\\?"', json.dumps(widgets)))
     # an alarm reads one dimension set exactly: the stage-wide one, (service) alone
