@@ -10,7 +10,7 @@ APNS_PORT ?= 8401
 FCM_PORT ?= 8402
 
 .PHONY: install iac-tools run serve simulator test lint package infra-check checkov workflow-check \
-	infra deploy rollback delete smoke deploy-rehearsal bench soak fuzz clean
+	infra deploy rollback delete smoke deploy-rehearsal bench bench-outage soak fuzz clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@tools/install.sh $(PYTHON) $(VENV)
@@ -118,6 +118,10 @@ bench: install
 
 soak: install
 	$(BIN)/python -m bench.soak
+
+# APNs down while pushes pile up in SQS (moto), then back: drain time, exactly once, expiries
+bench-outage: install
+	$(BIN)/python -m bench.outage
 
 clean:
 	rm -rf .run .mypy_cache .ruff_cache $(IAC_VENV)

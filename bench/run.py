@@ -49,6 +49,7 @@ from fakepns.fake_apns import Delay, FakeApns  # noqa: E402
 from fakepns.fake_fcm import FakeFcm  # noqa: E402
 from fakepns.server_config import LINPHONE, SYLK, applications_ini, settings_for  # noqa: E402
 
+from . import cost  # noqa: E402
 from .lambda_events import PUSH, LambdaContext, api_event  # noqa: E402
 
 TOPICS = (SYLK, f"{SYLK}.voip", LINPHONE, f"{LINPHONE}.voip")
@@ -294,6 +295,8 @@ def measure() -> str:
                 config_dir = write_config(base, creds, url, fcm)
                 api.reset_runtime(settings_for(config_dir, CONFIG_CHECK_INTERVAL="2"))
                 push = warm_push(creds, url, count)
+                event, context = api_event("/push", json.dumps(PUSH)), LambdaContext()
+                spent = cost.measure(lambda: app(event, context))
                 rss = warm_rss(config_dir)
             with apns_process(creds, rtt, max(sizes)) as url:
                 config_dir = write_config(base, creds, url, fcm)
@@ -304,6 +307,8 @@ def measure() -> str:
         packaged = packaged_cold_start(config_dir)
         floor = cold_start(config_dir, base / "data", FLOOR)
     one = walls[1]
+    # a fan-out's floor: one round trip plus each push's CPU (the bare send's) in turn
+    floor_50 = rtt + 50 * push["bare_ms"] / 1000
     lines = [
         "# Benchmark results (one run; ratios are what to compare)",
         "",
@@ -320,6 +325,8 @@ def measure() -> str:
             f"- {n} devices: {w * 1000:.1f} ms = **{w / one:.2f}x** one push"
             for n, w in walls.items()
         ],
+        f"- 50 devices against one round trip plus 50 bare sends' CPU ({floor_50 * 1000:.1f} ms):"
+        f" **{walls[50] / floor_50:.2f}x**",
         "",
         "## Memory",
         f"- peak RSS {rss[1]:.0f} MB after 400 warm pushes to APNs and FCM ({rss[0]:.0f} MB "
@@ -334,6 +341,8 @@ def measure() -> str:
         f"Lambda): {packaged['sources']:.0f} ms as packaged; {packaged['bytecode']:.0f} ms with "
         f"the bytecode `make package` adds (**{packaged['sources'] / packaged['bytecode']:.1f}x** "
         "faster)",
+        "",
+        *cost.report(spent, rtt * 1000),
     ]
     return "\n".join(lines) + "\n"
 
