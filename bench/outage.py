@@ -14,8 +14,8 @@ Run: `make bench-outage` (OUTAGE_PUSHES=1000, OUTAGE_EXTRA=10 seconds the outage
 the last push arrived, OUTAGE_POLLERS=2). What moto cannot do: serve a backlog of thousands
 quickly. Its SQS receive scans every message of the queue (25 ms on an empty queue, about
 2 s with 1,000 delayed messages in a moto server process here), so beyond about 1,000
-pushes the emulator, not the consumer, sets the drain time and calls expire waiting in it. Results: .run/bench/outage.md, the
-service's log lines in .run/bench/outage.log.
+pushes the emulator, not the consumer, sets the drain time and calls expire waiting in it.
+Results: .run/bench/outage.md, the service's log lines in .run/bench/outage.log.
 """
 
 from __future__ import annotations
@@ -209,9 +209,9 @@ def main() -> None:
             (config / "applications.ini").write_text(applications_ini(creds, apns, fcm, account))
             sqs = boto3.client("sqs")
             name = f"outage-{uuid.uuid4().hex[:8]}"
-            # a record reported failed comes back in 30 s (the deployed queue's 360 s follows the
-                # function timeout, which nothing enforces here)
-                queue_url, _ = create_queues(sqs, name, visibility_timeout=30)
+            # a record reported failed comes back in 30 s (the deployed queue's 360 s follows
+            # the function timeout, which nothing enforces here)
+            queue_url, _ = create_queues(sqs, name, visibility_timeout=30)
             create_idempotency_table(boto3.client("dynamodb"), f"{name}-idem")
             settings = soak_settings(
                 config,
