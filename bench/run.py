@@ -19,6 +19,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import shutil
 import ssl
 import statistics
 import subprocess
@@ -179,6 +180,20 @@ def cold_start(config_dir: Path, data_dir: Path, what: str = APP) -> dict[str, f
     return {"ms": statistics.median(times), "rss_mb": statistics.median(rss)}
 
 
+def _host_arch_copy(base: Path) -> Path:
+    """The project with its stages on this machine's architecture: the AWS stages build
+    arm64 wheels, which an x86_64 machine cannot import."""
+    project = base / "project"
+    skip = shutil.ignore_patterns(".venv*", ".git", ".run", "__pycache__", ".*_cache", ".hyp*")
+    shutil.copytree(ROOT, project, ignore=skip)
+    config_file = project / ".chalice" / "config.json"
+    config = json.loads(config_file.read_text())
+    for scope in (config, *config["stages"].values()):
+        scope.pop("lambda_architecture", None)
+    config_file.write_text(json.dumps(config))
+    return project
+
+
 def packaged_cold_start(config_dir: Path) -> dict[str, float]:
     """Cold start from the Lambda zip as chalice packages it, then with bytecode added."""
     from tools.compile_package import compile_zip
@@ -188,7 +203,7 @@ def packaged_cold_start(config_dir: Path) -> dict[str, float]:
         env = {**os.environ, "AWS_DEFAULT_REGION": "eu-west-1"}
         chalice = Path(sys.executable).parent / "chalice"
         command = [str(chalice), "package", "--stage", "prod", str(base / "out")]
-        subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+        subprocess.run(command, cwd=_host_arch_copy(base), env=env, check=True, capture_output=True)
         results = {}
         for variant in ("sources", "bytecode"):
             archive = base / "out" / "deployment.zip"
