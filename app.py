@@ -5,7 +5,7 @@ from collections.abc import Callable
 from chalice.app import Chalice, CloudWatchEvent, Rate, Request, Response, SQSEvent
 
 from chalicelib import api
-from chalicelib.settings import deploy_stage, retry_queue_name
+from chalicelib.settings import deploy_stage, gateway_api_keys, retry_queue_name
 
 app = Chalice(app_name="rtc-pushserver", configure_logs=False)
 
@@ -72,6 +72,14 @@ for path, methods in ROUTES.items():
 @app.route("/{proxy+}", methods=list(api.METHODS), content_types=["*/*"])
 def unknown_route() -> Response:
     return api.not_found(app.current_request, ROUTES)
+
+
+# A stage with API_GATEWAY_KEYS=true: API Gateway refuses a call without a key of the
+# stage's usage plan (per-caller quotas) before any function runs.
+if gateway_api_keys():
+    for entries in app.routes.values():
+        for entry in entries.values():
+            entry.api_key_required = True
 
 
 # The stage's own queue: chalice package and deploy import this file with the stage's

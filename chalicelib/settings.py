@@ -35,6 +35,12 @@ def deploy_stage(env: Mapping[str, str] = os.environ) -> str:
     return env.get("STAGE") or LOCAL_STAGE
 
 
+def gateway_api_keys(env: Mapping[str, str] = os.environ) -> bool:
+    """API Gateway API keys required on every route (API_GATEWAY_KEYS=true in the stage):
+    each caller's key in the stage's usage plan, with its quota."""
+    return env.get("API_GATEWAY_KEYS", "").strip().lower() == "true"
+
+
 def retry_queue_name(stage: str) -> str:
     """The stage's retry queue, named as infra/data.json names it."""
     return f"{APP_NAME}-{stage}-retries"
@@ -138,6 +144,9 @@ class Settings:
             # running on Lambda without a stage would quietly take every local fallback
             read.problems.append("STAGE is missing: a Lambda function must name its stage")
             stage = "unnamed"
+        if gateway_api_keys(read.env) and read.text("API_KEY"):
+            # both would read x-api-key: one caller's gateway key would have to be the app's
+            read.problems.append("API_KEY and API_GATEWAY_KEYS both check x-api-key: keep one")
         if read.text("CQL_PORT") and not read.text("CQL_PORT").isdigit():
             read.problems.append(f"CQL_PORT must be a port number, not {read.text('CQL_PORT')!r}")
         fields: dict[str, Any] = {

@@ -88,3 +88,9 @@ def test_choices_are_closed_and_numbers_checked() -> None:
     ]
     settings = Settings.from_env({"PNS_READ_TIMEOUT": "1.5", "LOG_LEVEL": "debug"})
     assert (settings.pns.read, settings.pns.connect, settings.log_level) == (1.5, 3.0, "DEBUG")
+
+
+def test_gateway_keys_and_the_app_key_cannot_both_check_x_api_key() -> None:
+    found = problems({"API_GATEWAY_KEYS": "true", "API_KEY": "s3cret"})
+    assert found == ["API_KEY and API_GATEWAY_KEYS both check x-api-key: keep one"]
+    assert Settings.from_env({"API_GATEWAY_KEYS": "true"}).api_key is None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,9 @@ from chalicelib.settings import Settings, retry_queue_name
 NAMED = {"TableName", "QueueName", "AlarmName", "TopicName", "FunctionName", "RoleName"}
 
 
-def package(stage: str, out: Path, config_dir: Path = Path("config")) -> dict[str, Any]:
+def package(
+    stage: str, out: Path, config_dir: Path = Path("config"), project_dir: Path = Path(".")
+) -> dict[str, Any]:
     """What `make package STAGE=... DEPLOY_CONFIG_DIR=...` builds, without the bytecode."""
     merged, policy = out / f"merge-{stage}.json", out / f"policy-{stage}.json"
     fragments = sorted(str(p) for p in Path("infra").glob("*.json"))
@@ -29,8 +32,14 @@ def package(stage: str, out: Path, config_dir: Path = Path("config")) -> dict[st
     subprocess.run([*merge, *fragments, str(policy)], check=True)
     chalice = Path(sys.executable).parent / "chalice"
     env = {**os.environ, "AWS_DEFAULT_REGION": "eu-west-1"}
-    args = ["package", "--stage", stage, "--merge-template", str(merged), str(out / stage)]
-    subprocess.run([chalice, *args], check=True, env=env, capture_output=True)
+    args = ["package", "--stage", stage, "--merge-template", str(merged.resolve())]
+    args += [str((out / stage).resolve())]
+    subprocess.run(
+        [chalice, "--project-dir", str(project_dir), *args],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     return dict(json.loads((out / stage / "sam.json").read_text()))
 
 
@@ -157,3 +166,35 @@ def test_every_function_starts_with_the_settings_its_stage_gives_it(
             }
             env["AWS_LAMBDA_FUNCTION_NAME"] = name
             Settings.from_env(env)  # raises SettingsError naming what is missing
+
+
+def test_gateway_api_keys_guard_every_route_and_make_a_usage_plan(tmp_path: Path) -> None:
+    from tools.deploy_stack import stage_parameters
+
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("app.py", "requirements.txt"):
+        shutil.copy(name, project / name)
+    for name in ("chalicelib", ".chalice", "infra"):
+        shutil.copytree(name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
+    config = project / ".chalice" / "config.json"
+    document = json.loads(config.read_text())
+    document["stages"]["dev"]["environment_variables"]["API_GATEWAY_KEYS"] = "true"
+    config.write_text(json.dumps(document))
+    assert stage_parameters(config, "dev") == {"ApiGatewayKeys": "true"}
+    assert stage_parameters(Path(".chalice/config.json"), "dev") == {"ApiGatewayKeys": "false"}
+
+    template = package("dev", tmp_path, project_dir=project)
+    body = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    assert body["securityDefinitions"]["api_key"] == {
+        "type": "apiKey",
+        "name": "x-api-key",
+        "in": "header",
+    }
+    methods = [m for path in body["paths"].values() for m in path.values()]
+    assert methods and all(m.get("security") == [{"api_key": []}] for m in methods)
+    plan = template["Resources"]["UsagePlan"]
+    assert (plan["Condition"], plan["Properties"]["Quota"]["Period"]) == ("GatewayKeys", "DAY")
+    assert template["Resources"]["FirstApiKeyInPlan"]["Properties"]["UsagePlanId"] == {
+        "Ref": "UsagePlan"
+    }

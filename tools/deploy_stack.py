@@ -20,11 +20,11 @@ import hashlib
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chalicelib.settings import APP_NAME
+from chalicelib.settings import APP_NAME, gateway_api_keys
 
 PACKAGE_DIR = Path(".run/package")
 DEPLOY_DIR = Path(".run/deploy")
@@ -60,6 +60,7 @@ class Deployer:
     s3: Any
     poll_seconds: float = 5.0
     role_arn: str | None = None  # the role CloudFormation acts as (infra/ci); else the caller
+    parameters: dict[str, str] = field(default_factory=dict)  # given when a template declares it
 
     def deploy(
         self, package_dir: Path = PACKAGE_DIR, render: Render | None = None
@@ -119,11 +120,10 @@ class Deployer:
         url = self._upload_bytes(json.dumps(template).encode(), "json")
         if parameters is None:
             declared = template.get("Parameters", {})
-            parameters = (
-                [{"ParameterKey": "Stage", "ParameterValue": self.stage}]
-                if "Stage" in declared
-                else []
-            )
+            values = {"Stage": self.stage, **self.parameters}
+            parameters = [
+                {"ParameterKey": k, "ParameterValue": v} for k, v in values.items() if k in declared
+            ]
         request = {
             "StackName": name,
             "TemplateURL": url,
@@ -198,6 +198,15 @@ class Deployer:
         return f"https://{self.bucket}.s3.{region}.amazonaws.com/{key}"
 
 
+def stage_parameters(config: Path, stage: str) -> dict[str, str]:
+    """Stack parameters that follow the stage's Chalice environment."""
+    from chalice.config import Config
+
+    document = json.loads(config.read_text())
+    env = Config(chalice_stage=stage, config_from_disk=document).environment_variables
+    return {"ApiGatewayKeys": "true" if gateway_api_keys(env) else "false"}
+
+
 def write_stage_env(config: Path, stage: str, env: dict[str, str]) -> None:
     """Set `env` in the stage's environment_variables, keeping everything else."""
     document = json.loads(config.read_text())
@@ -223,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         boto3.client("cloudformation"),
         boto3.client("s3"),
         role_arn=args.role_arn or None,
+        parameters=stage_parameters(CHALICE_CONFIG, args.stage),
     )
     try:
         if args.action == "delete":
