@@ -27,15 +27,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 from chalice.test import Client
-from moto.server import ThreadedMotoServer
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -43,14 +40,14 @@ sys.path.insert(0, str(ROOT))
 from app import app  # noqa: E402
 from bench.event_source import EventSource  # noqa: E402
 from bench.run import output_to  # noqa: E402
-from bench.soak_harness import soak_settings  # noqa: E402
+from bench.soak_harness import fake_config, moto_server, soak_settings  # noqa: E402
 from chalicelib import api  # noqa: E402
 from chalicelib.retry.idempotency import create_idempotency_table  # noqa: E402
 from chalicelib.retry.sqs import create_queues  # noqa: E402
-from fakepns.credentials import make_credentials, write_service_account  # noqa: E402
+from fakepns.credentials import make_credentials  # noqa: E402
 from fakepns.fake_apns import FakeApns  # noqa: E402
 from fakepns.fake_fcm import FakeFcm  # noqa: E402
-from fakepns.server_config import LINPHONE, SYLK, applications_ini  # noqa: E402
+from fakepns.server_config import LINPHONE, SYLK  # noqa: E402
 
 CALL_DEADLINE, MESSAGE_DEADLINE = 64, 3600  # the defaults of the app config
 
@@ -175,25 +172,6 @@ def run(apns: FakeApns, client: Client, sqs: Any, queue_url: str) -> Figures:
     )
 
 
-@contextmanager
-def moto_server() -> Iterator[None]:
-    """moto in server mode in this process (a moto_server subprocess answered SQS receives
-    on a 1,000-message queue 40x slower here), reached through AWS_ENDPOINT_URL."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    os.environ.update(
-        AWS_ENDPOINT_URL=f"http://{host}:{port}",
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="eu-west-1",
-    )
-    try:
-        yield
-    finally:
-        server.stop()
-
-
 def main() -> None:
     out = ROOT / ".run" / "bench"
     out.mkdir(parents=True, exist_ok=True)
@@ -202,11 +180,7 @@ def main() -> None:
         creds = make_credentials(base / "creds")
         topics = (SYLK, f"{SYLK}.voip", LINPHONE, f"{LINPHONE}.voip")
         with FakeApns(creds, topics=topics) as apns, FakeFcm(creds) as fcm:
-            config = base / "config"
-            config.mkdir()
-            account = write_service_account(creds, base / "sa.json", fcm.token_uri)
-            (config / "general.ini").write_text("[server]\n[applications]\n")
-            (config / "applications.ini").write_text(applications_ini(creds, apns, fcm, account))
+            config = fake_config(base, creds, apns, fcm)
             sqs = boto3.client("sqs")
             name = f"outage-{uuid.uuid4().hex[:8]}"
             # a record reported failed comes back in 30 s (the deployed queue's 360 s follows
