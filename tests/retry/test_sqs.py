@@ -155,6 +155,7 @@ def test_enqueue_to_an_unreachable_endpoint_is_storage_unavailable() -> None:
 
     client = boto3.client(
         "sqs",
+        region_name="eu-west-1",  # set here: no moto fixture may have run before this test
         endpoint_url="http://127.0.0.1:9",  # discard port: nothing listens
         config=Config(retries={"total_max_attempts": 1}, connect_timeout=1),
     )
