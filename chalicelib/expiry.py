@@ -12,8 +12,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography import x509
-
 from . import audit, credentials, pns
 from .config import AppConfig, Config
 from .errors import ConfigError
@@ -46,6 +44,10 @@ def certificate_expiry(app: AppConfig, now: dt.datetime | None = None) -> Certif
     ConfigError when the certificate cannot be read or parsed."""
     if app.platform != "apple" or app.apns_auth != "certificate" or not app.certificate:
         return None
+    # imported here: parsing X.509 costs ~40 ms at cold start and only /health and the
+    # daily check read a certificate (the TLS handshake loads it through ssl)
+    from cryptography import x509
+
     try:
         # the file may hold the key too; the first certificate is the client's own
         certificate = x509.load_pem_x509_certificates(credentials.read(app.certificate))[0]
