@@ -32,7 +32,18 @@ metrics = Metrics(
 for noisy in ("httpx", "httpcore", "hpack", "h2", "botocore", "urllib3"):
     logging.getLogger(noisy).setLevel(logging.WARNING)
 _console = cast(LambdaPowertoolsFormatter, logger.registered_formatter)
-_JSON_LINE = _console.json_serializer
+_JSON = _console.json_serializer
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    """A line carrying EMF metrics has its time in `_aws.Timestamp` (epoch ms), which EMF
+    requires: Powertools' `timestamp` would repeat it in 41 more bytes of ingestion per push."""
+    if "_aws" in record:
+        record = {k: v for k, v in record.items() if k != "timestamp"}
+    return _JSON(record)
+
+
+_console.json_serializer = _json_line
 _print_metrics = True
 
 
@@ -41,7 +52,7 @@ def use_format(log_format: str) -> None:
     `text` (one readable line per event; the metrics, meant for CloudWatch, not printed)."""
     global _print_metrics
     text = log_format == "text"
-    _console.json_serializer = logformat.text_line if text else _JSON_LINE
+    _console.json_serializer = logformat.text_line if text else _json_line
     _console.datefmt = logformat.TIME_FORMAT if text else None
     _print_metrics = not text
 
@@ -50,7 +61,7 @@ def log_to_file(path: Path) -> logging.Handler:
     """Also write every line, always as JSON, to `path` (`make run`: what `pushclient trace`
     reads locally). Its own formatter, so a readable console format leaves the file JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    formatter = LambdaPowertoolsFormatter()
+    formatter = LambdaPowertoolsFormatter(json_serializer=_json_line)
     formatter.append_keys(service=logger.service)
     formatter.remove_keys(["location"])
     handler = logging.FileHandler(path, encoding="utf-8")
@@ -90,7 +101,8 @@ def log(
     **fields: Any,
 ) -> None:
     """One JSON line; with `metrics`, the same line is also their EMF document (CloudWatch
-    extracts them from it), so a push costs one line, not a line and a metrics blob."""
+    extracts them from it), so a push costs one line, not a line and a metrics blob. That
+    line's time is the EMF `_aws.Timestamp` alone (see `_json_line`)."""
     extra = {k: v for k, v in fields.items() if v is not None}
     if metrics and _print_metrics:
         extra.update(_emf(metrics, {**logger.thread_safe_get_current_keys(), **extra}))
@@ -102,7 +114,7 @@ def log(
         logger.info(message, extra=extra)
 
 
-_UNITS = {"PnsLatency": MetricUnit.Milliseconds.value}  # the others count
+_UNITS = {"PnsLatency": MetricUnit.Milliseconds.value}  # the others are counts
 
 
 def _emf(values: dict[str, float], line: dict[str, Any]) -> dict[str, Any]:
@@ -111,12 +123,18 @@ def _emf(values: dict[str, float], line: dict[str, Any]) -> dict[str, Any]:
     directive = {
         "Namespace": metrics.namespace,
         "Dimensions": [dimensions],
-        "Metrics": [{"Name": name, "Unit": _UNITS.get(name, "Count")} for name in values],
+        "Metrics": [_definition(name) for name in values],
     }
     return {
         "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [directive]},
-        **{name: [value] for name, value in values.items()},
+        **values,  # EMF takes a single value as a plain number
     }
+
+
+def _definition(name: str) -> dict[str, str]:
+    """A metric's EMF definition; the unit only where it is not a count."""
+    unit = _UNITS.get(name)
+    return {"Name": name, "Unit": unit} if unit else {"Name": name}
 
 
 _pending: dict[tuple[str | None, str | None], list[tuple[str, MetricUnit, float]]] = {}

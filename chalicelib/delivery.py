@@ -202,15 +202,14 @@ def log_outcome(job: Job, outcome: Outcome) -> None:
         if outcome.verdict in (Verdict.DELIVERED, Verdict.DEAD_TOKEN)
         else logging.WARNING
     )
-    counted = {VERDICT_METRICS[outcome.verdict]: 1.0}
+    counted: dict[str, float] = {VERDICT_METRICS[outcome.verdict]: 1}
     if outcome.latency_ms is not None and outcome.status:
         counted["PnsLatency"] = outcome.latency_ms
     audit.log(
         f"push {outcome.verdict}",
         level,
         metrics=counted,
-        **job.log_fields(),
-        event=req.event,
+        **job.log_fields(),  # its request_id starts with the event
         device_id=req.device_id,
         token=audit.mask(job.token),
         status=outcome.status,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -270,7 +271,22 @@ def test_each_push_is_counted_in_its_own_log_line(
     assert directive["Namespace"] == "RtcPushserver"
     assert set(directive["Dimensions"][0]) == {"service", "app_id", "platform"}
     assert (blobs[0]["app_id"], blobs[0]["platform"]) == (SYLK, "apple")
-    assert all(min(blob["PnsLatency"]) > 0 for blob in blobs)
+    assert all(blob["PnsLatency"] > 0 for blob in blobs)
+
+
+def test_a_push_line_says_each_thing_once(client: Client, apns: FakeApns, log_file: Path) -> None:
+    """CloudWatch bills every byte: the time only in EMF's `_aws.Timestamp`, the event only
+    in the request_id, counts without a unit (EMF's default), values as plain numbers."""
+    call(client, "POST", "/push", body(SYLK, "ios", "incoming_session", **{"call-id": "c-9"}))
+    text = next(t for t in log_file.read_text().splitlines() if '"push delivered"' in t)
+    line = json.loads(text)
+    assert "timestamp" not in line and "event" not in line
+    assert abs(line["_aws"]["Timestamp"] / 1000 - time.time()) < 60
+    assert line["request_id"] == f"incoming_session-{SYLK}-c-9"
+    units = {m["Name"]: m.get("Unit") for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert units == {"PushDelivered": None, "PnsLatency": "Milliseconds"}
+    assert line["PushDelivered"] == 1
+    assert len(text.encode()) < 600  # was 663 bytes with every field said twice
 
 
 def test_openapi_document_describes_every_route(client: Client) -> None:

@@ -60,7 +60,15 @@ def since_seconds(text: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
+_NEVER = dt.datetime.min.replace(tzinfo=dt.timezone.utc)  # sorts a line without a time first
+
+
 def when(line: Line) -> dt.datetime | None:
+    """The line's time: Powertools' `timestamp`, or on a line carrying EMF metrics, which
+    leaves that out, the EMF `_aws.Timestamp` (epoch milliseconds)."""
+    emf = line.get("_aws")
+    if "timestamp" not in line and isinstance(emf, dict) and isinstance(emf.get("Timestamp"), int):
+        return dt.datetime.fromtimestamp(emf["Timestamp"] / 1000, dt.timezone.utc)
     try:
         return dt.datetime.strptime(str(line.get("timestamp", "")), TIMESTAMP_FORMAT)
     except ValueError:
@@ -176,7 +184,7 @@ def outcome(lines: list[Line]) -> str:
 
 
 def story(call_id: str, lines: list[Line]) -> list[str]:
-    ordered = sorted(lines, key=lambda line: str(line.get("timestamp", "")))
+    ordered = sorted(lines, key=lambda line: when(line) or _NEVER)
     first = ordered[0]
     head = f"call {call_id}"
     for key in ("app_id", "platform", "account", "request_id"):
