@@ -60,7 +60,8 @@ def since_seconds(text: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
-_NEVER = dt.datetime.min.replace(tzinfo=dt.timezone.utc)  # sorts a line without a time first
+_UTC = dt.timezone.utc  # noqa: UP017 (datetime.UTC is Python 3.11+; this runs on 3.9)
+_NEVER = dt.datetime.min.replace(tzinfo=_UTC)  # sorts a line without a time first
 
 
 def when(line: Line) -> dt.datetime | None:
@@ -68,7 +69,7 @@ def when(line: Line) -> dt.datetime | None:
     leaves that out, the EMF `_aws.Timestamp` (epoch milliseconds)."""
     emf = line.get("_aws")
     if "timestamp" not in line and isinstance(emf, dict) and isinstance(emf.get("Timestamp"), int):
-        return dt.datetime.fromtimestamp(emf["Timestamp"] / 1000, dt.timezone.utc)
+        return dt.datetime.fromtimestamp(emf["Timestamp"] / 1000, _UTC)
     try:
         return dt.datetime.strptime(str(line.get("timestamp", "")), TIMESTAMP_FORMAT)
     except ValueError:
