@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -35,12 +35,11 @@ _console = cast(LambdaPowertoolsFormatter, logger.registered_formatter)
 _JSON = _console.json_serializer
 
 
-def _json_line(record: dict[str, Any]) -> str:
+def _json_line(record: Mapping[str, Any]) -> str:
     """A line carrying EMF metrics has its time in `_aws.Timestamp` (epoch ms), which EMF
     requires: Powertools' `timestamp` would repeat it in 41 more bytes of ingestion per push."""
-    if "_aws" in record:
-        record = {k: v for k, v in record.items() if k != "timestamp"}
-    return _JSON(record)
+    repeated = "timestamp" if "_aws" in record else None
+    return _JSON({k: v for k, v in record.items() if k != repeated})
 
 
 _console.json_serializer = _json_line
