@@ -24,14 +24,11 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 from chalice.test import Client
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,14 +37,10 @@ sys.path.insert(0, str(ROOT))
 from app import app  # noqa: E402
 from bench.event_source import EventSource  # noqa: E402
 from bench.run import output_to  # noqa: E402
-from bench.soak_harness import fake_config, moto_server, soak_settings  # noqa: E402
+from bench.soak_harness import fake_stack, sqs_settings  # noqa: E402
 from chalicelib import api  # noqa: E402
-from chalicelib.retry.idempotency import create_idempotency_table  # noqa: E402
-from chalicelib.retry.sqs import create_queues  # noqa: E402
-from fakepns.credentials import make_credentials  # noqa: E402
 from fakepns.fake_apns import FakeApns  # noqa: E402
-from fakepns.fake_fcm import FakeFcm  # noqa: E402
-from fakepns.server_config import LINPHONE, SYLK  # noqa: E402
+from fakepns.server_config import SYLK  # noqa: E402
 
 CALL_DEADLINE, MESSAGE_DEADLINE = 64, 3600  # the defaults of the app config
 
@@ -175,28 +168,15 @@ def run(apns: FakeApns, client: Client, sqs: Any, queue_url: str) -> Figures:
 def main() -> None:
     out = ROOT / ".run" / "bench"
     out.mkdir(parents=True, exist_ok=True)
-    with moto_server(), tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        creds = make_credentials(base / "creds")
-        topics = (SYLK, f"{SYLK}.voip", LINPHONE, f"{LINPHONE}.voip")
-        with FakeApns(creds, topics=topics) as apns, FakeFcm(creds) as fcm:
-            config = fake_config(base, creds, apns, fcm)
-            sqs = boto3.client("sqs")
-            name = f"outage-{uuid.uuid4().hex[:8]}"
-            # a record reported failed comes back in 30 s (the deployed queue's 360 s follows
-            # the function timeout, which nothing enforces here)
-            queue_url, _ = create_queues(sqs, name, visibility_timeout=30)
-            create_idempotency_table(boto3.client("dynamodb"), f"{name}-idem")
-            settings = soak_settings(
-                config,
-                RETRY_QUEUE="sqs",
-                RETRY_QUEUE_URL=queue_url,
-                IDEMPOTENCY_TABLE=f"{name}-idem",
-                CONFIG_CHECK_INTERVAL="30",
-            )
-            api.reset_runtime(settings)
-            with Client(app) as client, output_to(out / "outage.log"):
-                figures = run(apns, client, sqs, queue_url)
+    with fake_stack() as (apns, config):
+        # a record reported failed comes back in 30 s (the deployed queue's 360 s follows
+        # the function timeout, which nothing enforces here)
+        settings, queue_url, sqs = sqs_settings(
+            config, "outage", visibility_timeout=30, CONFIG_CHECK_INTERVAL="30"
+        )
+        api.reset_runtime(settings)
+        with Client(app) as client, output_to(out / "outage.log"):
+            figures = run(apns, client, sqs, queue_url)
     report = figures.markdown()
     (out / "outage.md").write_text(report)
     print(report)

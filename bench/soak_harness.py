@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,13 +27,13 @@ from moto.server import ThreadedMotoServer
 
 from app import app
 from chalicelib import api
+from chalicelib.retry.idempotency import create_idempotency_table
+from chalicelib.retry.sqs import create_queues
 from chalicelib.settings import Settings
-from fakepns.credentials import TestCredentials, write_service_account
+from fakepns.credentials import TestCredentials, make_credentials, write_service_account
 from fakepns.fake_apns import FakeApns
 from fakepns.fake_fcm import FakeFcm
-from fakepns.server_config import applications_ini
-
-SYLK = "com.example.sylk"
+from fakepns.server_config import LINPHONE, SYLK, applications_ini
 
 
 @dataclass
@@ -173,6 +175,40 @@ def moto_server() -> Iterator[None]:
         yield
     finally:
         server.stop()
+
+
+@contextmanager
+def fake_stack() -> Iterator[tuple[FakeApns, Path]]:
+    """moto, fresh credentials, the fake APNs and FCM, and a config directory pointing at
+    them: what the soak and the outage benchmarks both run against."""
+    with moto_server(), tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        creds = make_credentials(base / "creds")
+        topics = (SYLK, f"{SYLK}.voip", LINPHONE, f"{LINPHONE}.voip")
+        with FakeApns(creds, topics=topics) as apns, FakeFcm(creds) as fcm:
+            yield apns, fake_config(base, creds, apns, fcm)
+
+
+def sqs_settings(
+    config_dir: Path, prefix: str, *, visibility_timeout: int | None = None, **env: str
+) -> tuple[Settings, str, Any]:
+    """Settings whose retries go through a new moto queue with its idempotency table:
+    (settings, queue URL, SQS client)."""
+    import boto3
+
+    sqs = boto3.client("sqs")
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    options = {} if visibility_timeout is None else {"visibility_timeout": visibility_timeout}
+    queue_url, _ = create_queues(sqs, name, **options)
+    create_idempotency_table(boto3.client("dynamodb"), f"{name}-idem")
+    settings = soak_settings(
+        config_dir,
+        RETRY_QUEUE="sqs",
+        RETRY_QUEUE_URL=queue_url,
+        IDEMPOTENCY_TABLE=f"{name}-idem",
+        **env,
+    )
+    return settings, queue_url, sqs
 
 
 def fake_config(base: Path, creds: TestCredentials, apns: FakeApns, fcm: FakeFcm) -> Path:
