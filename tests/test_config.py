@@ -65,6 +65,22 @@ def test_a_bad_push_url_breaks_only_its_app(config: Path, url: str) -> None:
     assert list(loaded.apps) == [("com.example.ok", "apple")]
 
 
+@pytest.mark.parametrize("app_id", ["com.example app", "com.example.\u00e4pp", "com.\x7fexample"])
+def test_an_app_id_that_cannot_be_an_apns_topic_breaks_only_its_app(
+    config: Path, app_id: str
+) -> None:
+    """The app id is sent as the `apns-topic` header, which nothing checks after the config."""
+    url = "api.push.apple.com"
+    write(
+        config,
+        APPLE.format(url=url).replace("com.example.app", app_id)
+        + APPLE.format(url=url).replace("[ios]", "[ok]"),
+    )
+    loaded = load(config)
+    assert "app_id" in loaded.broken["ios"]
+    assert list(loaded.apps) == [("com.example.app", "apple")]
+
+
 def test_missing_keys_unknown_options_duplicates_and_legacy_fcm(config: Path) -> None:
     write(
         config,

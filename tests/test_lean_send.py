@@ -78,3 +78,15 @@ def test_a_goaway_between_pushes_costs_no_failed_attempt(client: Client, apns: F
     push(client, 1)
     assert [a.outcome for a in apns.attempts] == ["reply", "reply"]
     assert len({r.connection_id for r in apns.received}) == 2
+
+
+@pytest.mark.parametrize("token", ["ab\r\ncd", "ab cd", "ab/../cd", "ab?x=1", "\u00e4b"])
+def test_a_token_that_cannot_be_a_path_is_refused_before_sending(
+    client: Client, apns: FakeApns, token: str
+) -> None:
+    """The token goes into `:path` unchecked by h2 (connection.py): the models refuse it."""
+    request = {**body(LINPHONE, "ios", None), "token": token}
+    status, answer = call(client, "POST", "/push", request)
+    assert status == 400, answer
+    assert "token" in answer["data"]["errors"]
+    assert apns.received == [] and apns.attempts == []

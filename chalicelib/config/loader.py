@@ -8,6 +8,7 @@ from __future__ import annotations
 import configparser
 import ipaddress
 import math
+import re
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
@@ -23,6 +24,9 @@ LEGACY_FCM = (
 )
 # Four weeks: FCM's longest time to live; no push is worth more after that.
 MAX_SECONDS = 28 * 24 * 3600
+# An app id becomes the APNs topic, an HTTP/2 header value sent unchecked (pns/connection.py):
+# printable ASCII without blanks, as bundle ids and package names are
+APP_ID = re.compile(r"[!-~]+")
 APP_OPTIONS = frozenset(
     {
         "app_id",
@@ -154,6 +158,8 @@ def load_app(
     missing = [k for k in ("app_id", "app_type", "app_platform") if not section.get(k, "").strip()]
     if missing:
         raise ConfigError(f"missing {', '.join(missing)}")
+    if not APP_ID.fullmatch(section["app_id"].strip()):
+        raise ConfigError(f"app_id {section['app_id'].strip()!r}: printable ASCII, no blanks")
     platform = normalize_platform(section["app_platform"])
     if platform is None:
         raise ConfigError(f"app_platform {section['app_platform']!r} is not apple or firebase")

@@ -8,10 +8,11 @@ frames (with any pending acknowledgement), then reads until its stream ends.
 
 Header compression: the headers that repeat on every push of an app (`:authority`,
 `apns-topic`, `apns-push-type`, `apns-priority`, `content-type`, `authorization`) are HPACK
-indexed, so after the first push they cost an index byte each instead of being encoded
-again; the values that change per push (`:path` with the device token, `apns-id`,
-`apns-expiration`, `content-length`) are sent as never-indexed literals so they do not evict
-the repeating ones from the connection's 4 KB table.
+indexed, so after the first push they cost an index byte each, taken from a cache instead
+of being encoded again (header_cache.py); the values that change per push (`:path` with the
+device token, `apns-id`, `apns-expiration`, `content-length`) are sent as never-indexed
+literals so they neither evict the repeating ones from the connection's 4 KB table nor
+change the indexes the cache holds.
 
 Why the `authorization` value may be indexed, although h2 by default marks it never-indexed:
 never-indexed (RFC 7541, 7.1.3) protects a secret from a compression oracle, where someone
@@ -42,7 +43,9 @@ import h2.events
 import h2.exceptions
 import h2.settings
 import httpcore
-from hpack import HeaderTuple, NeverIndexedHeaderTuple
+from hpack import NeverIndexedHeaderTuple
+
+from .header_cache import CachedIndexEncoder
 
 # The values that change from one push to the next: never indexed (see the module docstring)
 PER_PUSH_HEADERS = frozenset({b":path", b"apns-id", b"apns-expiration", b"content-length"})
@@ -111,10 +114,12 @@ class Http2Connection:
         return answer
 
     def _header_block(self, path: str, headers: dict[str, str], body: bytes) -> list[Any]:
+        """Pseudo-headers first, names lower-case, values bytes: what h2 would check and
+        normalise, built so here (its outbound checks are off: _CONFIG)."""
         block: list[Any] = [
             (b":method", b"POST"),
             (b":scheme", b"https"),
-            HeaderTuple(b":authority", self._authority),
+            (b":authority", self._authority),
             NeverIndexedHeaderTuple(b":path", path.encode()),
         ]
         for name, value in headers.items():
@@ -122,7 +127,7 @@ class Http2Connection:
             if key in PER_PUSH_HEADERS:
                 block.append(NeverIndexedHeaderTuple(key, value.encode()))
             else:
-                block.append(HeaderTuple(key, value.encode()))
+                block.append((key, value.encode()))
         block.append(NeverIndexedHeaderTuple(b"content-length", str(len(body)).encode()))
         return block
 
@@ -239,6 +244,7 @@ class Http2Connection:
             sock.close()
             raise httpcore.ConnectError(f"{self.host} does not speak HTTP/2 (ALPN)")
         conn = h2.connection.H2Connection(_CONFIG)
+        conn.encoder = CachedIndexEncoder()
         # as httpcore: no server push, and h2's safe stream and header list limits
         conn.local_settings = h2.settings.Settings(client=True, initial_values=_SETTINGS)
         conn.initiate_connection()
@@ -259,9 +265,14 @@ class Http2Connection:
         self._sock, self._h2, self._closing = None, None, False
 
 
-# Headers are built lower-case and stripped by this module; h2 still validates them
+# The header block is built by _header_block alone, from values checked before a push is
+# sent (the device token by the request models, the rest from the config and our code), so
+# h2's per-header checks and normalisation of outbound blocks would only repeat them
 _CONFIG = h2.config.H2Configuration(
-    client_side=True, header_encoding=None, normalize_outbound_headers=False
+    client_side=True,
+    header_encoding=None,
+    normalize_outbound_headers=False,
+    validate_outbound_headers=False,
 )
 _SETTINGS = {
     h2.settings.SettingCodes.ENABLE_PUSH: 0,
