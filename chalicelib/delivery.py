@@ -251,10 +251,12 @@ def settle(
     now = time.time()
     for job, outcome in zip(jobs, outcomes, strict=True):
         data = result(job, outcome)
-        with audit.correlation(**job.log_fields()):
-            if outcome.verdict is Verdict.RETRY:
+        # the lines written here carry the push's fields; a delivered push writes none
+        if outcome.verdict is Verdict.RETRY:
+            with audit.correlation(**job.log_fields()):
                 data.update(_queue_retry(rt, job, outcome, now, from_queue))
-            elif outcome.verdict is Verdict.DEAD_TOKEN and job.account is not None:
+        elif outcome.verdict is Verdict.DEAD_TOKEN and job.account is not None:
+            with audit.correlation(**job.log_fields()):
                 _forget_device(rt, job)
         results.append(data)
     return results
