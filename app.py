@@ -8,6 +8,9 @@ from chalicelib import api
 from chalicelib.settings import deploy_stage, gateway_api_keys, retry_queue_name
 
 app = Chalice(app_name="rtc-pushserver", configure_logs=False)
+# JSON in, JSON out: no binary media types, so no request or answer is matched against
+# Chalice's default list of them (three scans of it per request)
+app.api.binary_types = []
 
 
 @app.middleware("http")
