@@ -8,24 +8,24 @@ from typing import Any
 
 from hpack import Decoder, NeverIndexedHeaderTuple
 
+from chalicelib.pns.connection import PER_PUSH_HEADERS
 from chalicelib.pns.header_cache import CachedIndexEncoder
 
 
 def block(n: int, token: bytes = b"bearer first", topic: bytes = b"com.example.voip") -> list[Any]:
-    """A push's headers as connection.py builds them: repeated ones as plain tuples, the
-    ones that change per push never indexed."""
+    """A push's headers as connection.py builds them."""
     return [
         (b":method", b"POST"),
         (b":scheme", b"https"),
         (b":authority", b"api.push.apple.com"),
-        NeverIndexedHeaderTuple(b":path", b"/3/device/" + b"%064x" % n),
+        (b":path", b"/3/device/" + b"%064x" % n),
         (b"apns-push-type", b"voip"),
         (b"apns-topic", topic),
         (b"apns-priority", b"10"),
-        NeverIndexedHeaderTuple(b"apns-expiration", b"0"),
-        NeverIndexedHeaderTuple(b"apns-id", b"%036d" % n),
+        (b"apns-expiration", b"0"),
+        (b"apns-id", b"%036d" % n),
         (b"authorization", token),
-        NeverIndexedHeaderTuple(b"content-length", b"%d" % (100 + n)),
+        (b"content-length", b"%d" % (100 + n)),
     ]
 
 
@@ -37,7 +37,8 @@ class Peer:
     """Both ends of one connection's header compression."""
 
     def __init__(self) -> None:
-        self.encoder, self.decoder = CachedIndexEncoder(), Decoder()
+        self.encoder = CachedIndexEncoder(never_indexed=PER_PUSH_HEADERS)
+        self.decoder = Decoder()
 
     def send(self, headers: list[Any]) -> bytes:
         encoded = self.encoder.encode(headers)
@@ -103,3 +104,13 @@ def test_a_table_resized_by_the_peer_is_announced_and_rebuilt() -> None:
     peer.encoder.header_table_size = 4096
     for n in range(8, 12):
         peer.send(block(n))
+
+
+def test_a_header_marked_never_indexed_stays_out_of_the_table() -> None:
+    peer = Peer()
+    peer.send([*block(0), NeverIndexedHeaderTuple(b"x-secret", b"s0")])
+    for n in range(1, 4):
+        encoded = peer.send([*block(n), NeverIndexedHeaderTuple(b"x-secret", b"s%d" % n)])
+        assert encoded.endswith(b"\x10\x08x-secret\x02s%d" % n)  # RFC 7541 6.2.3, raw
+    names = {name for name, _ in peer.decoder.header_table.dynamic_entries}
+    assert not names & (PER_PUSH_HEADERS | {b"x-secret"})

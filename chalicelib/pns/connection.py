@@ -35,7 +35,6 @@ import select
 import socket
 import ssl
 import time
-from typing import Any
 
 import h2.config
 import h2.connection
@@ -43,7 +42,6 @@ import h2.events
 import h2.exceptions
 import h2.settings
 import httpcore
-from hpack import NeverIndexedHeaderTuple
 
 from .header_cache import CachedIndexEncoder
 
@@ -113,22 +111,19 @@ class Http2Connection:
         self._last_used = time.monotonic()
         return answer
 
-    def _header_block(self, path: str, headers: dict[str, str], body: bytes) -> list[Any]:
+    def _header_block(
+        self, path: str, headers: dict[str, str], body: bytes
+    ) -> list[tuple[bytes, bytes]]:
         """Pseudo-headers first, names lower-case, values bytes: what h2 would check and
         normalise, built so here (its outbound checks are off: _CONFIG)."""
-        block: list[Any] = [
+        block = [
             (b":method", b"POST"),
             (b":scheme", b"https"),
             (b":authority", self._authority),
-            NeverIndexedHeaderTuple(b":path", path.encode()),
+            (b":path", path.encode()),
         ]
-        for name, value in headers.items():
-            key = name.lower().encode()
-            if key in PER_PUSH_HEADERS:
-                block.append(NeverIndexedHeaderTuple(key, value.encode()))
-            else:
-                block.append((key, value.encode()))
-        block.append(NeverIndexedHeaderTuple(b"content-length", str(len(body)).encode()))
+        block += [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+        block.append((b"content-length", b"%d" % len(body)))
         return block
 
     def _send_body(
@@ -138,15 +133,16 @@ class Http2Connection:
         if not body:
             conn.end_stream(stream_id)
             return
-        view = memoryview(body)
-        while view:
+        sent = 0
+        while sent < len(body):
             room = min(conn.local_flow_control_window(stream_id), conn.max_outbound_frame_size)
             if room <= 0:
                 sock.sendall(conn.data_to_send())
                 self._read_events(sock, conn, time.monotonic() + self._read_timeout)
                 continue
-            chunk, view = view[:room], view[room:]
-            conn.send_data(stream_id, chunk.tobytes(), end_stream=not view)
+            chunk = body[sent : sent + room]  # the body itself when it fits (a push's does)
+            sent += len(chunk)
+            conn.send_data(stream_id, chunk, end_stream=sent == len(body))
 
     def _response(
         self, sock: ssl.SSLSocket, conn: h2.connection.H2Connection, stream_id: int
@@ -244,7 +240,7 @@ class Http2Connection:
             sock.close()
             raise httpcore.ConnectError(f"{self.host} does not speak HTTP/2 (ALPN)")
         conn = h2.connection.H2Connection(_CONFIG)
-        conn.encoder = CachedIndexEncoder()
+        conn.encoder = CachedIndexEncoder(never_indexed=PER_PUSH_HEADERS)
         # as httpcore: no server push, and h2's safe stream and header list limits
         conn.local_settings = h2.settings.Settings(client=True, initial_values=_SETTINGS)
         conn.initiate_connection()

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from hpack import Encoder, HeaderTuple
+from hpack import Encoder, HeaderTuple, NeverIndexedHeaderTuple
 from hpack.hpack import encode_integer
 from hpack.table import HeaderTable
 
@@ -28,33 +28,40 @@ INDEXED = 0x80  # RFC 7541, 6.1: indexed header field, 7-bit index prefix
 
 
 class CachedIndexEncoder(Encoder):
-    """hpack's Encoder, with repeated headers (plain tuples or indexable HeaderTuples) sent
-    as cached indexes and NeverIndexedHeaderTuples as never-indexed literals."""
+    """hpack's Encoder, with repeated headers sent as cached indexes, and the headers named
+    in `never_indexed` (and any NeverIndexedHeaderTuple) as never-indexed literals."""
 
-    def __init__(self) -> None:
+    def __init__(self, never_indexed: frozenset[bytes] = frozenset()) -> None:
         super().__init__()
+        self._never_indexed = never_indexed
         self._indexed: dict[tuple[bytes, bytes], bytes] = {}
 
     def encode(self, headers: Iterable[Any], huffman: bool = True) -> bytes:
-        headers = list(headers)
+        headers = list(headers)  # h2 hands 2-tuples and HeaderTuples
         if not self.header_table.resized:
             block = self._from_cache(headers)
             if block is not None:
                 return block
-        block = super().encode(headers, huffman)
+        marked = [NeverIndexedHeaderTuple(*h) if self._per_push(h) else h for h in headers]
+        block = super().encode(marked, huffman)
         self._indexed = {
             (header[0], header[1]): _integer(index, 7, INDEXED)
             for header in headers
-            if _repeated(header) and (index := _full_match(self.header_table, header))
+            if not self._per_push(header) and (index := _full_match(self.header_table, header))
         }
         return block
+
+    def _per_push(self, header: Any) -> bool:
+        return header[0] in self._never_indexed or (
+            isinstance(header, HeaderTuple) and not header.indexable
+        )
 
     def _from_cache(self, headers: list[Any]) -> bytes | None:
         """The block from cached indexes and literals; None if a repeated header is not
         cached."""
         fields = []
         for header in headers:
-            if not _repeated(header):
+            if self._per_push(header):
                 fields.append(_never_indexed(header[0], header[1]))
                 continue
             field = self._indexed.get((header[0], header[1]))
@@ -62,11 +69,6 @@ class CachedIndexEncoder(Encoder):
                 return None
             fields.append(field)
         return b"".join(fields)
-
-
-def _repeated(header: Any) -> bool:
-    """A header to index (h2 hands 2-tuples and HeaderTuples)."""
-    return not isinstance(header, HeaderTuple) or header.indexable
 
 
 def _full_match(table: HeaderTable, header: tuple[bytes, bytes]) -> int | None:
