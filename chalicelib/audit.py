@@ -19,10 +19,17 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from . import logformat
 
+
+def _as_written(message: dict[str, Any] | str | bool | int | float) -> str:
+    """A message as it was written: ours are phrases, never JSON documents, so Powertools'
+    attempt to parse each one as JSON (a raised and caught error per line) is skipped."""
+    return str(message)
+
+
 # The service name differs from the Chalice app name: Chalice and Powertools would otherwise
 # share one logging logger and print every line twice.
 # The level is the settings' LOG_LEVEL, set when the container starts (api._start).
-logger = Logger(service="pushserver", level="INFO")
+logger = Logger(service="pushserver", level="INFO", json_deserializer=_as_written)
 logger.remove_keys(["location"])  # always this module's helper: noise on every line
 # Documented logging optimisations: a Lambda needs no process names in its records.
 logging.logProcesses = logging.logMultiprocessing = False
@@ -60,7 +67,7 @@ def log_to_file(path: Path) -> logging.Handler:
     """Also write every line, always as JSON, to `path` (`make run`: what `pushclient trace`
     reads locally). Its own formatter, so a readable console format leaves the file JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    formatter = LambdaPowertoolsFormatter(json_serializer=_json_line)
+    formatter = LambdaPowertoolsFormatter(json_serializer=_json_line, json_deserializer=_as_written)
     formatter.append_keys(service=logger.service)
     formatter.remove_keys(["location"])
     handler = logging.FileHandler(path, encoding="utf-8")

@@ -205,11 +205,12 @@ def log_outcome(job: Job, outcome: Outcome) -> None:
     counted: dict[str, float] = {VERDICT_METRICS[outcome.verdict]: 1}
     if outcome.latency_ms is not None and outcome.status:
         counted["PnsLatency"] = outcome.latency_ms
+    fields = job.log_fields()
     audit.log(
         f"push {outcome.verdict}",
         level,
         metrics=counted,
-        **job.log_fields(),  # its request_id starts with the event
+        **fields,  # its request_id starts with the event
         device_id=req.device_id,
         token=audit.mask(job.token),
         status=outcome.status,
@@ -217,7 +218,7 @@ def log_outcome(job: Job, outcome: Outcome) -> None:
         apns_id=outcome.apns_id,
         latency_ms=outcome.latency_ms,
     )
-    tracing.push_traced(job.log_fields(), str(outcome.verdict), outcome.latency_ms)
+    tracing.push_traced(fields, str(outcome.verdict), outcome.latency_ms)
 
 
 def message_for(job: Job, attempt: int, last_reason: str | None = None) -> RetryMessage:
