@@ -198,6 +198,11 @@ class FakeApns(FakeServer[Received, Attempt, Outcome]):
         """Answer `fraction` of otherwise valid, unscripted pushes with an error."""
         self._random.configure(fraction, Reply(status, reason), seed)
 
+    def hang_randomly(self, fraction: float, seed: int | None = None) -> None:
+        """Accept `fraction` of otherwise valid, unscripted pushes and never answer them: a
+        PNS that takes the stream and hangs, so only the client's read timeout ends it."""
+        self._random.configure(fraction, Hang(), seed)
+
     def add_signing_key(self, key_id: str, team_id: str, p8: Path) -> None:
         """Accept provider tokens from another .p8 key (e.g. a second team)."""
         self._verifier.add_key(key_id, team_id, p8)

@@ -301,6 +301,17 @@ def test_apns_hang_times_out_on_the_client(creds: TestCredentials, apns: FakeApn
     assert apns.received == []
 
 
+def test_apns_hangs_randomly_until_switched_off(creds: TestCredentials, apns: FakeApns) -> None:
+    apns.hang_randomly(1.0)
+    with h2_client(creds, timeout=0.3) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            push(client, apns, apns_headers(creds))
+        apns.hang_randomly(0.0)
+        assert push(client, apns, apns_headers(creds)).status_code == 200
+    assert [a.outcome for a in apns.attempts] == ["hang", "reply"]
+    assert len(apns.received) == 1
+
+
 def test_apns_100_concurrent_pushes_share_one_connection(
     creds: TestCredentials, apns: FakeApns
 ) -> None:
