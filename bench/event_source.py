@@ -12,9 +12,15 @@ import threading
 import time
 from typing import Any
 
+from chalice.app import SQSEventConfig
 from chalice.test import Client
 
 SQS_RECEIVE_MAX = 10  # messages per ReceiveMessage call, the SQS limit
+
+
+def retry_mapping(app: Any) -> SQSEventConfig:
+    """The retry function's SQS event source as app.py declares it."""
+    return next(e for e in app.event_sources if isinstance(e, SQSEventConfig))
 
 
 class EventSource:

@@ -272,6 +272,7 @@ def _queue_retry(
         deadline=job.deadline,
         retry_after=outcome.retry_after,
         draw=random.random(),  # full jitter: spreads retries, not a secret
+        margin=rt.retry_queue.due_margin,
     )
     if delay is None:
         _log_expired(job, job.attempt, outcome.reason)

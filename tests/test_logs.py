@@ -114,7 +114,8 @@ def test_a_retry_that_arrives_past_the_deadline_logs_the_last_reason(
     config_dir: Path, apns: FakeApns, sqs: Any, log_file: Path, idempotency_table: str
 ) -> None:
     ini = config_dir / "applications.ini"
-    ini.write_text(ini.read_text().replace("[linphone-ios]", "[linphone-ios]\ncall_deadline = 2"))
+    # 4 s: with less than SqsRetryQueue.due_margin left the push would expire at once
+    ini.write_text(ini.read_text().replace("[linphone-ios]", "[linphone-ios]\ncall_deadline = 4"))
     queue_url = retries_through_sqs(config_dir, sqs, idempotency_table)
     apns.script(VOIP_TOKEN, Reply(503, "ServiceUnavailable"))
     request = body(LINPHONE, "ios", None, **{"call-id": "late-1"})

@@ -20,7 +20,7 @@ from fakepns.fake_apns import Drop, FakeApns, GoAway, Hang, Reply, Reset
 from fakepns.fake_fcm import FakeFcm
 from fakepns.fake_fcm import Reply as FcmReply
 from fakepns.server_config import LINPHONE, SYLK, settings_for
-from tests.helpers import call
+from tests.helpers import call, retries_through_sqs
 from tests.test_push_v1 import FCM_TOKEN, VOIP_TOKEN, body
 
 SCALE = "0.1"
@@ -261,3 +261,26 @@ def test_a_replaced_runtime_pushes_nothing_it_had_queued(config_dir: Path, apns:
     api.reset_runtime(settings_for(config_dir))
     time.sleep(0.8)  # past the retry's time: at most the 1 s backoff x 0.5
     assert (len(apns.attempts), apns.received) == (1, [])
+
+
+def test_through_sqs_a_call_too_close_to_its_deadline_expires_instead_of_arriving_late(
+    config_dir: Path,
+    creds: TestCredentials,
+    apns: FakeApns,
+    idempotency_table: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # SQS rounds a delay up to whole seconds and the event source gathers a batch for up to a
+    # second: a retry queued with 2 s left would reach the consumer after the deadline
+    import boto3
+
+    short_deadline_config(config_dir, apns.url, creds)
+    sqs = boto3.client("sqs")
+    queue_url = retries_through_sqs(config_dir, sqs, idempotency_table)
+    apns.script(VOIP_TOKEN, Reply(503, "ServiceUnavailable"))
+    with Client(app) as client:
+        _, answer = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
+    assert "retry" not in answer["data"]
+    assert answer["data"]["reason"].endswith("(expired after 1 attempts)")
+    assert [r.getMessage() for r in caplog.records].count("push expired") == 1
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue_url)

@@ -74,5 +74,9 @@ class RetryMessage:
 
 
 class RetryQueue(Protocol):
+    # Seconds before its deadline a retry must be due at the latest, so that this queue still
+    # hands it to the handler in time (policy.next_delay's margin)
+    due_margin: float
+
     def enqueue(self, message: RetryMessage, delay: float) -> None:
         """Deliver `message` to the retry handler after `delay` seconds (at most 900)."""

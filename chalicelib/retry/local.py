@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from .base import RetryMessage
-from .policy import MAX_DELAY
+from .policy import MAX_DELAY, MIN_WINDOW
 
 _STOP = object()  # tells a worker to exit
 
@@ -25,6 +25,8 @@ class LocalRetryQueue:
 
     `scale` multiplies every delay, so tests can use real time and still finish quickly.
     """
+
+    due_margin = MIN_WINDOW  # its timers are exact and it runs the handler right away
 
     def __init__(
         self,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 
 MAX_DELAY = 900  # seconds: the SQS DelaySeconds maximum, and the contract's cap
-# A retry is due at least this long before the deadline: an SQS timer counts whole seconds
-# and a poll takes its time, so a retry due closer to it would arrive too late. With less
-# time left the push is expired instead of queued.
+# A retry is due at least this long before the deadline, by default: handling it takes its
+# time, so a retry due closer to it would arrive too late. With less time left the push is
+# expired instead of queued. A queue that adds delays of its own asks for more (`margin`).
 MIN_WINDOW = 1.0
 
 # 2 ** _CAP_EXPONENT already exceeds MAX_DELAY; stop there instead of building huge powers
@@ -40,15 +40,16 @@ def next_delay(
     deadline: float,
     retry_after: float | None = None,
     draw: float = 1.0,
+    margin: float = MIN_WINDOW,
 ) -> float | None:
     """Seconds to wait before making `attempt` (the number of the next attempt), or None when
     the push cannot be tried again before `deadline` (expired: the caller logs and counts it).
 
     Full jitter: the wait is `draw` times the window, `draw` being the caller's uniform draw
     in [0, 1] (`random.random()`; 1.0 gives the plain backoff). The window is the backoff,
-    bounded by the time left before the deadline (less MIN_WINDOW), so the spread never makes
-    a push late and a push whose backoff passes its deadline still gets one attempt within the
-    time it has.
+    bounded by the time left before the deadline (less `margin`, the retry queue's
+    RetryQueue.due_margin), so the spread never makes a push late and a push whose backoff
+    passes its deadline still gets one attempt within the time it has.
     A PNS recovering from an outage then sees the queued pushes spread over the window
     instead of all in the same second.
 
@@ -67,7 +68,7 @@ def next_delay(
         return None
     if wait == 0:  # the first attempt: now, or when the PNS asked
         return min(floor, float(MAX_DELAY))
-    window = min(wait, left - MIN_WINDOW)
+    window = min(wait, left - margin)
     if window <= 0 and floor == 0:
         return None
     return min(max(floor, draw * max(window, 0.0)), float(MAX_DELAY))

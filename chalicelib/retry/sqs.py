@@ -30,6 +30,11 @@ DLQ_RETENTION = 14 * 24 * 3600  # the SQS maximum, to leave time to inspect pois
 class SqsRetryQueue:
     """A RetryQueue backed by a standard SQS queue and per-message timers (DelaySeconds)."""
 
+    # A timer counts whole seconds (the delay is rounded up: up to 1 s later), the event
+    # source gathers a batch for up to its window (1 s, app.py) before the function runs, and
+    # the poll, the invocation and the send take the last half second
+    due_margin = 2.5
+
     def __init__(self, queue_url: str, *, client: Any | None = None) -> None:
         self.queue_url = queue_url
         self._client = client

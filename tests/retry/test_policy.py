@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
+from app import app
+from bench.event_source import retry_mapping
 from chalicelib.retry.policy import MAX_DELAY, backoff, next_delay
+from chalicelib.retry.sqs import SqsRetryQueue
 
 NOW = 1_700_000_000.0
 
@@ -80,6 +85,27 @@ def test_less_than_a_second_left_expires_the_push() -> None:
 def test_the_last_retry_is_due_a_second_before_the_deadline() -> None:
     assert next_delay(3, now=NOW, deadline=NOW + 2) == 1.0
     assert next_delay(3, now=NOW, deadline=NOW + 3) == 2.0
+
+
+def test_a_queue_that_needs_more_time_gets_its_margin() -> None:
+    assert next_delay(3, now=NOW, deadline=NOW + 5, margin=2.5) == 2.0
+    assert next_delay(3, now=NOW, deadline=NOW + 4, margin=2.5) == 1.5
+    assert next_delay(3, now=NOW, deadline=NOW + 2.5, margin=2.5) is None
+
+
+@pytest.mark.parametrize("attempt", [2, 5, 8, 12])
+def test_a_retry_through_sqs_is_due_in_time_for_the_event_source_to_handle_it(
+    attempt: int,
+) -> None:
+    # SQS rounds the delay up to whole seconds, then the retry function's event source
+    # gathers the batch for up to its window: the retry must still arrive before the deadline
+    window = retry_mapping(app).maximum_batching_window_in_seconds or 0
+    margin = SqsRetryQueue.due_margin
+    for left in (n / 4 for n in range(2, 400)):
+        for draw in (0.0, 0.3, 0.7, 0.95, 1.0):
+            delay = next_delay(attempt, now=NOW, deadline=NOW + left, draw=draw, margin=margin)
+            if delay is not None:
+                assert math.ceil(delay) + window < left, (left, draw, delay)
 
 
 def test_push_already_past_its_deadline_expires() -> None:
