@@ -254,12 +254,14 @@ def test_an_idle_connection_is_replaced_before_use(
 def test_a_replaced_runtime_pushes_nothing_it_had_queued(config_dir: Path, apns: FakeApns) -> None:
     # otherwise its retry thread pushes into whatever runs next (a later test's fake APNs)
     api.reset_runtime(settings_for(config_dir, RETRY_DELAY_SCALE="0.5"))
-    apns.script(VOIP_TOKEN, Reply(503, "ServiceUnavailable"))
+    # Retry-After 1 s is a floor the jitter cannot shorten: the retry is due 0.5 s (x 0.5)
+    # after the push, not at once, so the reset below comes first even on a busy machine
+    apns.script(VOIP_TOKEN, Reply(503, "ServiceUnavailable", retry_after=1))
     with Client(app) as client:
         status, _ = call(client, "POST", "/push", body(SYLK, "ios", "incoming_session"))
     assert status == 202
     api.reset_runtime(settings_for(config_dir))
-    time.sleep(0.8)  # past the retry's time: at most the 1 s backoff x 0.5
+    time.sleep(0.8)  # past the retry's time: the 1 s backoff x 0.5
     assert (len(apns.attempts), apns.received) == (1, [])
 
 
