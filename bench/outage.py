@@ -1,30 +1,48 @@
-"""The end of a PNS outage: pushes pile up in SQS while APNs answers 503, then it comes back.
+"""The end of a PNS outage: pushes pile up in SQS while APNs is down, then it comes back.
 
 On moto's SQS and DynamoDB (idempotency), with the retry function invoked as Lambda's event
-source mapping would (bench/event_source.py), against the fake APNs:
-1. APNs goes down (every push answered 503 ServiceUnavailable);
-2. N pushes arrive through the API handler, calls (64 s deadline) and messages (1 h) mixed:
-   each fails inline and is queued for retry, and keeps failing while the outage lasts;
+source mapping would (bench/event_source.py: the app's batch size and window, five pollers
+that scale up while messages wait, as Lambda's do), against the fake APNs, in each mode:
+- 503: APNs answers every push 503 ServiceUnavailable;
+- hang: APNs accepts every push and never answers, so each attempt ends at the read timeout
+  (PNS_READ_TIMEOUT, 5 s).
+1. APNs goes down;
+2. N pushes arrive through the API function, calls (64 s deadline) and messages (1 h)
+   mixed, posted by several API function instances (processes of their own, as Lambda runs
+   concurrent requests in separate instances): each fails inline, is queued for retry and
+   keeps failing while the outage lasts;
 3. APNs comes back; the backlog drains.
-Reported: time from recovery until every push is accounted for, retries per second per
-consumer process, pushes delivered exactly once, expired (and whether their deadline
-passed during the outage: any other expiry is a failure), duplicates, lost.
+Reported: the backlog (messages in the queue) when APNs came back, the time from recovery
+until every push is accounted for, retries handled per second (over the drain, which ends
+with messages whose jittered backoff grew during the outage, and in the busiest 5 s), pushes
+delivered exactly once, expired (and whether their deadline passed during the outage: any
+other expiry is a failure), duplicates, lost. And what moto's SQS costs per call at two
+queue depths (bench/moto_costs.py): it walks the whole queue on every call, so the emulator,
+not the consumer, bounds the backlog that can drain in time here. With a few hundred
+messages queued it is already the busiest process; a backlog of 5,000 would cost it more
+time to hand over once than a call's deadline, so that drain cannot be shown on moto.
 
-Run: `make bench-outage` (OUTAGE_PUSHES=1000, OUTAGE_EXTRA=10 seconds the outage lasts after
-the last push arrived, OUTAGE_POLLERS=2). What moto cannot do: serve a backlog of thousands
-quickly. Its SQS receive scans every message of the queue (25 ms on an empty queue, about
-2 s with 1,000 delayed messages in a moto server process here), so beyond about 1,000
-pushes the emulator, not the consumer, sets the drain time and calls expire waiting in it.
-Results: .run/bench/outage.md, the service's log lines in .run/bench/outage.log.
+moto runs in processes of its own (bench/moto_process.py: one for SQS, one for DynamoDB);
+the consumer, its pollers and the fake APNs share this one.
+
+Run: `make bench-outage` (OUTAGE_PUSHES=300, OUTAGE_MODE=both|503|hang, OUTAGE_EXTRA=10
+seconds the outage lasts after the last push arrived, OUTAGE_POLLERS=5 at start and
+OUTAGE_POLLERS_MAX=20, OUTAGE_INSTANCES API instances: 4 for 503, 40 for hang). Results:
+.run/bench/outage.md, the service's log lines in .run/bench/outage.log. Exit status 1 when a
+push was lost, duplicated or expired other than by a deadline that passed during the outage.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,63 +53,88 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app import app  # noqa: E402
-from bench.event_source import EventSource  # noqa: E402
+from bench import moto_costs  # noqa: E402
+from bench.event_source import EventSource, retry_mapping  # noqa: E402
 from bench.run import output_to  # noqa: E402
-from bench.soak_harness import fake_stack, sqs_settings  # noqa: E402
+from bench.soak_harness import fake_stack, soak_env, sqs_env  # noqa: E402
 from chalicelib import api  # noqa: E402
+from chalicelib.config.model import CALL_DEADLINE, MESSAGE_DEADLINE  # noqa: E402
+from chalicelib.settings import Settings  # noqa: E402
 from fakepns.fake_apns import FakeApns  # noqa: E402
 from fakepns.server_config import SYLK  # noqa: E402
 
-CALL_DEADLINE, MESSAGE_DEADLINE = 64, 3600  # the defaults of the app config
+MODES = ("503", "hang")
+INSTANCES = {"503": 4, "hang": 40}  # a hanging APNs holds each API request for 5 s
+PEAK_SECONDS = 5
 
 
 class _Expired(logging.Handler):
-    """Collects the call-ids the service logs as expired."""
+    """Collects the call-ids the service logs as expired, and the last attempt queued of
+    each push."""
 
     def __init__(self) -> None:
         super().__init__()
         self.call_ids: dict[str, float] = {}
+        self.queued: dict[str, int] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage() == "push expired":
-            self.call_ids.setdefault(str(getattr(record, "call_id", "")), time.time())
+        message, call_id = record.getMessage(), str(getattr(record, "call_id", ""))
+        if message == "push expired":
+            self.call_ids.setdefault(call_id, time.time())
+        elif message == "retry queued":
+            self.queued[call_id] = int(getattr(record, "next_attempt", 0))
 
 
 @dataclass
 class Figures:
+    mode: str
     pushes: int
     calls: int
+    instances: int
     arrival_seconds: float
     outage_seconds: float
+    backlog: int
     drain_seconds: float
     handled: int
+    peak_rate: float
     delivered_once: int
     duplicates: int
     expired_in_outage: int
     expired_after: int
     lost: int
+    lost_in_moto: int
     pollers: int
+    most_pollers: int
+    poll_errors: int
 
-    def markdown(self) -> str:
+    @property
+    def ok(self) -> bool:
+        return self.lost == self.duplicates == self.expired_after == 0
+
+    def markdown(self) -> list[str]:
         rate = self.handled / self.drain_seconds if self.drain_seconds else 0.0
-        return "\n".join(
-            [
-                "# PNS outage: backlog drain (moto SQS + DynamoDB, fake APNs answering 503)",
-                "",
-                f"- {self.pushes} pushes arrived in {self.arrival_seconds:.0f} s during the outage "
-                f"({self.calls} calls with a {CALL_DEADLINE} s deadline, "
-                f"{self.pushes - self.calls} messages with {MESSAGE_DEADLINE} s); APNs down "
-                f"{self.outage_seconds:.0f} s in all",
-                f"- backlog drained **{self.drain_seconds:.1f} s** after APNs came back, "
-                f"{self.pollers} pollers (function instances) in one process",
-                f"- retries handled: {rate:.0f} per second in that process",
-                f"- delivered exactly once: **{self.delivered_once}**; duplicates: "
-                f"**{self.duplicates}**; lost: **{self.lost}**",
-                f"- expired: {self.expired_in_outage} whose deadline passed during the outage, "
-                f"**{self.expired_after}** other",
-                "",
-            ]
-        )
+        down = "answering 503" if self.mode == "503" else "hanging (read timeout 5 s)"
+        return [
+            f"## APNs {down}",
+            "",
+            f"- {self.pushes} pushes arrived in {self.arrival_seconds:.0f} s through "
+            f"{self.instances} API instances ({self.calls} calls with a {CALL_DEADLINE:.0f} s "
+            f"deadline, {self.pushes - self.calls} messages with {MESSAGE_DEADLINE:.0f} s); APNs "
+            f"down {self.outage_seconds:.0f} s in all",
+            f"- backlog when APNs came back: **{self.backlog}** messages in the queue",
+            f"- drained **{self.drain_seconds:.1f} s** after APNs came back by {self.pollers} "
+            f"to {self.most_pollers} pollers (function instances) in one process: "
+            f"{self.handled} retries, "
+            f"{rate:.1f} per second over the drain, {self.peak_rate:.1f} per second in the "
+            f"busiest {PEAK_SECONDS} s; {self.poll_errors} receives failed by moto and "
+            f"polled again",
+            f"- delivered exactly once: **{self.delivered_once}**; duplicates: "
+            f"**{self.duplicates}**; lost: **{self.lost}** (of which {self.lost_in_moto} "
+            f"queued, SendMessage answered, and never handed out by moto)",
+            f"- expired: {self.expired_in_outage} whose deadline passed during the outage, "
+            f"**{self.expired_after}** other",
+            "",
+        ]
 
 
 def _body(n: int) -> dict[str, Any]:
@@ -113,34 +156,99 @@ def _body(n: int) -> dict[str, Any]:
     return request
 
 
-def run(apns: FakeApns, client: Client, sqs: Any, queue_url: str) -> Figures:
-    count = int(os.environ.get("OUTAGE_PUSHES", "1000"))
+# -- API function instances (processes of their own) -----------------------------------
+
+_instance: Client | None = None
+
+
+def _start_instance(env: dict[str, str]) -> None:
+    global _instance
+    os.environ.update(env)
+    api.reset_runtime(Settings.from_env(env))
+    _instance = Client(app)
+
+
+def _post(n: int) -> tuple[str, float, int, str]:
+    """POST push n; (call-id, when it was sent, status, event)."""
+    assert _instance is not None
+    request = _body(n)
+    sent = time.time()
+    answer = _instance.http.post(
+        "/push", headers={"Content-Type": "application/json"}, body=json.dumps(request)
+    )
+    return request["call-id"], sent, answer.status_code, request["event"]
+
+
+@contextmanager
+def _api_instances(count: int, env: dict[str, str]) -> Iterator[ProcessPoolExecutor]:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(count, context, initializer=_start_instance, initargs=(env,)) as pool:
+        list(pool.map(time.sleep, [0.5] * count))  # every instance started before the outage
+        yield pool
+
+
+# -- the run -----------------------------------------------------------------------------
+
+
+def _queued(sqs: Any, queue_url: str) -> int:
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    names.append("ApproximateNumberOfMessagesDelayed")
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)
+    return sum(int(v) for v in attributes["Attributes"].values())
+
+
+def _down(apns: FakeApns, mode: str, down: bool) -> None:
+    if mode == "503":
+        apns.fail_randomly(1.0 if down else 0.0, 503, "ServiceUnavailable")
+    else:
+        apns.hang_randomly(1.0 if down else 0.0)
+
+
+def _peak(times: list[float], since: float) -> float:
+    after = sorted(t for t in times if t >= since)
+    best, start = 0, 0
+    for end, t in enumerate(after):
+        while t - after[start] > PEAK_SECONDS:
+            start += 1
+        best = max(best, end - start + 1)
+    return best / PEAK_SECONDS
+
+
+def run(apns: FakeApns, client: Client, env: dict[str, str], sqs: Any, mode: str) -> Figures:
+    count = int(os.environ.get("OUTAGE_PUSHES", "300"))
     extra = float(os.environ.get("OUTAGE_EXTRA", "10"))
-    pollers = int(os.environ.get("OUTAGE_POLLERS", "2"))
+    pollers = int(os.environ.get("OUTAGE_POLLERS", "5"))
+    max_pollers = int(os.environ.get("OUTAGE_POLLERS_MAX", "20"))
+    instances = int(os.environ.get("OUTAGE_INSTANCES", INSTANCES[mode]))
+    queue_url = env["RETRY_QUEUE_URL"]
     expired = _Expired()
     logging.getLogger("pushserver").addHandler(expired)
     deadlines: dict[str, float] = {}
-    apns.fail_randomly(1.0, 503, "ServiceUnavailable")
-    with EventSource(client, sqs, queue_url, pollers=pollers) as source:
+    source = EventSource(
+        client, sqs, queue_url, mapping=retry_mapping(app), pollers=pollers, max_pollers=max_pollers
+    )
+    with _api_instances(instances, env) as pool, source:
+        _down(apns, mode, True)
         down = time.time()
-        for n in range(count):
-            request = _body(n)
-            sent = time.time()
-            answer = client.http.post(
-                "/push", headers={"Content-Type": "application/json"}, body=json.dumps(request)
-            )
-            assert answer.status_code == 202, answer.body
-            call = request["event"] == "incoming_session"
-            deadlines[request["call-id"]] = sent + (CALL_DEADLINE if call else MESSAGE_DEADLINE)
+        for call_id, sent, status, event in pool.map(_post, range(count)):
+            assert status == 202, (call_id, status)
+            call = event == "incoming_session"
+            deadlines[call_id] = sent + (CALL_DEADLINE if call else MESSAGE_DEADLINE)
         arrived = time.time()
         time.sleep(extra)
-        apns.fail_randomly(0.0)
+        _down(apns, mode, False)
         recovered = time.time()
+        backlog = _queued(sqs, queue_url)
         handled_before = source.handled
-        while time.time() - recovered < 600:
+        checked = recovered
+        while time.time() - recovered < 900:
             delivered = {f"outage-{int(r.token, 16) - 1}" for r in apns.received}
             if len(delivered | set(expired.call_ids)) >= count:
                 break
+            if time.time() - checked > 5:  # nothing left to hand out: the rest is lost
+                checked = time.time()
+                if _queued(sqs, queue_url) == 0 and source.idle():
+                    break
             time.sleep(0.1)
         drained = time.time()
         time.sleep(2)  # a duplicate would show now
@@ -149,39 +257,62 @@ def run(apns: FakeApns, client: Client, sqs: Any, queue_url: str) -> Figures:
     received = [f"outage-{int(r.token, 16) - 1}" for r in apns.received]
     delivered = set(received)
     in_outage = {c for c in expired.call_ids if deadlines[c] <= recovered}
+    lost = set(deadlines) - delivered - set(expired.call_ids)
+    # the last attempt queued (by the consumer, else attempt 2 by the API's 202) never received
+    never_out = {c for c in lost if (c, expired.queued.get(c, 2)) not in source.received}
     return Figures(
+        mode=mode,
         pushes=count,
         calls=sum(1 for n in range(count) if n % 3 != 2),
+        instances=instances,
         arrival_seconds=arrived - down,
         outage_seconds=recovered - down,
+        backlog=backlog,
         drain_seconds=drained - recovered,
         handled=handled,
+        peak_rate=_peak(source.handled_at, recovered),
         delivered_once=len(delivered),
         duplicates=len(received) - len(delivered),
         expired_in_outage=len(in_outage),
         expired_after=len(set(expired.call_ids) - in_outage),
-        lost=count - len(delivered | set(expired.call_ids)),
+        lost=len(lost),
+        lost_in_moto=len(never_out),
         pollers=pollers,
+        most_pollers=source.most_pollers,
+        poll_errors=source.poll_errors,
     )
 
 
 def main() -> None:
     out = ROOT / ".run" / "bench"
     out.mkdir(parents=True, exist_ok=True)
-    with fake_stack() as (apns, config):
-        # a record reported failed comes back in 30 s (the deployed queue's 360 s follows
-        # the function timeout, which nothing enforces here)
-        settings, queue_url, sqs = sqs_settings(
-            config, "outage", visibility_timeout=30, CONFIG_CHECK_INTERVAL="30"
-        )
-        api.reset_runtime(settings)
-        with Client(app) as client, output_to(out / "outage.log"):
-            figures = run(apns, client, sqs, queue_url)
-    report = figures.markdown()
+    chosen = os.environ.get("OUTAGE_MODE", "both")
+    modes = MODES if chosen == "both" else (chosen,)
+    if not set(modes) <= set(MODES):
+        sys.exit(f"OUTAGE_MODE must be both, 503 or hang, not {chosen!r}")
+    results: list[Figures] = []
+    with fake_stack() as (apns, config), output_to(out / "outage.log"):
+        import boto3
+
+        costs = moto_costs.measure(boto3.client("sqs"))
+        for mode in modes:
+            apns.reset()
+            # a record reported failed comes back in 30 s (the deployed queue's 360 s follows
+            # the function timeout, which nothing enforces here)
+            queue_env, sqs = sqs_env(f"outage-{mode}", visibility_timeout=30)
+            env = soak_env(config, CONFIG_CHECK_INTERVAL="30", **queue_env)
+            api.reset_runtime(Settings.from_env(env))
+            with Client(app) as client:
+                results.append(run(apns, client, env, sqs, mode))
+    depth = max(f.backlog for f in results)
+    lines = ["# PNS outage: backlog drain (moto SQS + DynamoDB, fake APNs)", ""]
+    for figures in results:
+        lines += figures.markdown()
+    lines += ["## What moto costs", "", *costs.markdown(depth), ""]
+    report = "\n".join(lines)
     (out / "outage.md").write_text(report)
     print(report)
-    ok = figures.lost == figures.duplicates == figures.expired_after == 0
-    sys.exit(0 if ok else 1)
+    sys.exit(0 if all(f.ok for f in results) else 1)
 
 
 if __name__ == "__main__":

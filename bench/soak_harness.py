@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from chalice.test import Client
-from moto.server import ThreadedMotoServer
 
 from app import app
+from bench.moto_process import moto_in_child_process
 from chalicelib import api
 from chalicelib.retry.idempotency import create_idempotency_table
 from chalicelib.retry.sqs import create_queues
@@ -152,29 +152,30 @@ def sqs_pump(queue_url: str, sqs: Any) -> Callable[[Client], None]:
     return pump
 
 
+def soak_env(config_dir: Path, **env: str) -> dict[str, str]:
+    """The environment of a function instance that reads its config from `config_dir`."""
+    return {"CONFIG_DIR": str(config_dir), "DATA_DIR": str(config_dir.parent / "data"), **env}
+
+
 def soak_settings(config_dir: Path, **env: str) -> Settings:
-    return Settings.from_env(
-        {"CONFIG_DIR": str(config_dir), "DATA_DIR": str(config_dir.parent / "data"), **env}
-    )
+    return Settings.from_env(soak_env(config_dir, **env))
 
 
 @contextmanager
 def moto_server() -> Iterator[None]:
-    """moto in server mode in this process (a moto_server subprocess answered SQS receives
-    on a 1,000-message queue 40x slower here), reached through AWS_ENDPOINT_URL."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    os.environ.update(
-        AWS_ENDPOINT_URL=f"http://{host}:{port}",
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="eu-west-1",
-    )
-    try:
+    """moto in server mode in child processes (bench/moto_process.py), reached through
+    AWS_ENDPOINT_URL: one for SQS, one for the other services, so that the idempotency
+    records' DynamoDB calls do not queue behind moto's SQS walks (the emulator's SQS is the
+    bottleneck of the benchmarks)."""
+    with moto_in_child_process() as sqs, moto_in_child_process() as others:
+        os.environ.update(
+            AWS_ENDPOINT_URL=others,
+            AWS_ENDPOINT_URL_SQS=sqs,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_DEFAULT_REGION="eu-west-1",
+        )
         yield
-    finally:
-        server.stop()
 
 
 @contextmanager
@@ -189,11 +190,9 @@ def fake_stack() -> Iterator[tuple[FakeApns, Path]]:
             yield apns, fake_config(base, creds, apns, fcm)
 
 
-def sqs_settings(
-    config_dir: Path, prefix: str, *, visibility_timeout: int | None = None, **env: str
-) -> tuple[Settings, str, Any]:
-    """Settings whose retries go through a new moto queue with its idempotency table:
-    (settings, queue URL, SQS client)."""
+def sqs_env(prefix: str, *, visibility_timeout: int | None = None) -> tuple[dict[str, str], Any]:
+    """A new moto queue with its idempotency table: (the environment that sends retries
+    through them, SQS client)."""
     import boto3
 
     sqs = boto3.client("sqs")
@@ -201,14 +200,17 @@ def sqs_settings(
     options = {} if visibility_timeout is None else {"visibility_timeout": visibility_timeout}
     queue_url, _ = create_queues(sqs, name, **options)
     create_idempotency_table(boto3.client("dynamodb"), f"{name}-idem")
-    settings = soak_settings(
-        config_dir,
-        RETRY_QUEUE="sqs",
-        RETRY_QUEUE_URL=queue_url,
-        IDEMPOTENCY_TABLE=f"{name}-idem",
-        **env,
-    )
-    return settings, queue_url, sqs
+    env = {"RETRY_QUEUE": "sqs", "RETRY_QUEUE_URL": queue_url, "IDEMPOTENCY_TABLE": f"{name}-idem"}
+    return env, sqs
+
+
+def sqs_settings(
+    config_dir: Path, prefix: str, *, visibility_timeout: int | None = None, **env: str
+) -> tuple[Settings, str, Any]:
+    """Settings whose retries go through a new moto queue with its idempotency table:
+    (settings, queue URL, SQS client)."""
+    queue_env, sqs = sqs_env(prefix, visibility_timeout=visibility_timeout)
+    return soak_settings(config_dir, **queue_env, **env), queue_env["RETRY_QUEUE_URL"], sqs
 
 
 def fake_config(base: Path, creds: TestCredentials, apns: FakeApns, fcm: FakeFcm) -> Path:
