@@ -58,10 +58,10 @@ class MotoCosts:
         per_queued = self.per_queued("receive") + self.per_queued("delete")
         return (depth * base + per_queued * depth * depth / 2 / 1000) / 1000
 
-    def markdown(self, depth: int) -> list[str]:
+    def markdown(self, depth: int, label: str) -> list[str]:
         s, d = self.shallow, self.deep
         return [
-            f"- moto's SQS, ms per call with {s.depth} / {d.depth} delayed messages in the "
+            f"- {label}, ms per call with {s.depth} / {d.depth} delayed messages in the "
             f"queue: send {s.send:.1f} / {d.send:.1f}, receive {s.receive:.1f} / "
             f"{d.receive:.1f} per message, delete {s.delete:.1f} / {d.delete:.1f}, empty "
             f"receive {s.empty_receive:.1f} / {d.empty_receive:.1f}; each queued message adds "

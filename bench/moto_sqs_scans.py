@@ -11,8 +11,8 @@ within a call's minute.
 
 `apply()` changes how moto computes, not what: the retention check reads the one attribute
 it needs, and a scan reads the clock once instead of once per message. Every answer stays
-the same (tests/bench/test_moto_sqs_scans.py compares them with moto's own); a run that uses
-it says so in its report.
+the same (tests/test_moto_sqs_scans.py compares them with moto's own); a report made
+with it says so (bench/moto_process.py).
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from typing import Any
 
 from moto.core.utils import unix_time, unix_time_millis
 from moto.sqs import models
-
-NOTE = "moto's SQS with its per-message whole-queue scans made one pass (bench/moto_sqs_scans.py)"
 
 
 def _messages(queue: Any) -> list[Any]:
