@@ -99,6 +99,7 @@ class Figures:
     outage_seconds: float
     backlog: int
     drain_seconds: float
+    delivered_within: tuple[float, float, float]  # seconds after recovery: half, 90%, 99%
     handled: int
     peak_rate: float
     delivered_once: int
@@ -132,6 +133,10 @@ class Figures:
             f"{rate:.1f} per second over the drain, {self.peak_rate:.1f} per second in the "
             f"busiest {PEAK_SECONDS} s; {self.poll_errors} receives failed by moto and "
             f"polled again",
+            "- of the pushes delivered after APNs came back, half were within "
+            f"{self.delivered_within[0]:.0f} s, 90% within {self.delivered_within[1]:.0f} s, "
+            f"99% within {self.delivered_within[2]:.0f} s (the rest waited out backoffs that "
+            "grew during the outage)",
             f"- delivered exactly once: **{self.delivered_once}**; duplicates: "
             f"**{self.duplicates}**; lost: **{self.lost}** (of which {self.lost_in_moto} "
             f"queued, SendMessage answered, and never handed out by moto)",
@@ -215,6 +220,15 @@ def _down(apns: FakeApns, mode: str, down: bool) -> None:
         apns.hang_randomly(1.0 if down else 0.0)
 
 
+def _quantiles(delays: list[float]) -> tuple[float, float, float]:
+    """Half, 90% and 99% of the non-negative `delays` are at most these (0 when none)."""
+    after = sorted(d for d in delays if d >= 0)
+    if not after:
+        return (0.0, 0.0, 0.0)
+    q = [after[min(len(after) - 1, int(share * len(after)))] for share in (0.5, 0.9, 0.99)]
+    return (q[0], q[1], q[2])
+
+
 def _peak(times: list[float], since: float) -> float:
     after = sorted(t for t in times if t >= since)
     best, start = 0, 0
@@ -280,6 +294,7 @@ def run(apns: FakeApns, client: Client, env: dict[str, str], sqs: Any, mode: str
         outage_seconds=recovered - down,
         backlog=backlog,
         drain_seconds=drained - recovered,
+        delivered_within=_quantiles([r.time - recovered for r in apns.received]),
         handled=handled,
         peak_rate=_peak(source.handled_at, recovered),
         delivered_once=len(delivered),
