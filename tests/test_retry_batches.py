@@ -3,6 +3,7 @@ settles each on its own (the partial batch response names exactly the ones to re
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,9 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import api
+from chalicelib.pns import service_for
 from chalicelib.retry.base import RetryMessage
-from fakepns.fake_apns import FakeApns, Reply
+from fakepns.fake_apns import Delay, FakeApns, Reply
 from fakepns.server_config import SYLK, settings_for
 from tests.test_push_v1 import body
 
@@ -66,3 +68,27 @@ def test_each_message_is_settled_on_its_own(
     # only the poison record goes back to the queue; the others are settled, in any order
     assert payload == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
     assert sorted(r.json["call-id"] for r in apns.received) == ["b-0", "b-2"]
+
+
+def test_a_renewed_pool_is_not_closed_under_pushes_in_flight(
+    config_dir: Path, apns: FakeApns, idempotency_table: str
+) -> None:
+    # After a read timeout the next batch starts on a new pool. Closing the old one under a
+    # push still in flight on it (another thread's batch) fails a push the PNS may already
+    # have answered, and sends it again: a duplicate (seen in the outage bench's hang mode).
+    api.reset_runtime(settings_for(config_dir, IDEMPOTENCY_TABLE=idempotency_table))
+    slow = f"{2:064x}"  # record(1)'s token: answered after 1.5 s, and a resend is refused
+    apns.script(slow, Delay(1.5), Reply(400, "BadDeviceToken"))
+    with Client(app) as client:
+        invoke(client, [record(99)])  # a warm container: its pool is open
+        app_config = api.current_runtime().config.get().app(SYLK, "apple")
+        assert app_config is not None
+        in_flight = threading.Thread(target=invoke, args=(client, [record(1)]))
+        in_flight.start()
+        time.sleep(0.5)
+        service_for(app_config)._stale_async = True  # what a read timeout on the pool sets
+        _, payload = invoke(client, [record(2)])  # renews the pool, then sends
+        in_flight.join()
+    assert payload == {"batchItemFailures": []}
+    assert [r.json["call-id"] for r in apns.received].count("b-1") == 1
+    assert [a.token for a in apns.attempts].count(slow) == 1

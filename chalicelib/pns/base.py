@@ -151,6 +151,9 @@ class PushService:
         }
         self._connection: Http2Connection | None = None
         self._apool: httpcore.AsyncConnectionPool | None = None
+        # pushes in flight per async pool (touched on the event loop only): a pool replaced
+        # while some are is closed by the last of them
+        self._in_flight: dict[httpcore.AsyncConnectionPool, int] = {}
         self._pool_lock = threading.Lock()
         self._stale_async = False
 
@@ -207,23 +210,39 @@ class PushService:
                 ssl_context=self._context, http2=True, keepalive_expiry=timeouts.idle_reconnect
             )
         pool = self._apool
-        step = _advance(exchange, None)
-        while isinstance(step, Prepared):
-            result: Reply | TransportError
-            try:
-                response = await pool.request("POST", step.url, **self._options(step))
-                result = Reply.of(response)
-            except TRANSPORT_ERRORS as exc:
-                result = exc
-                self._stale_async = self._stale_async or isinstance(exc, httpcore.TimeoutException)
-            step = _advance(exchange, result)
+        self._in_flight[pool] = self._in_flight.get(pool, 0) + 1
+        try:
+            step = _advance(exchange, None)
+            while isinstance(step, Prepared):
+                result: Reply | TransportError
+                try:
+                    response = await pool.request("POST", step.url, **self._options(step))
+                    result = Reply.of(response)
+                except TRANSPORT_ERRORS as exc:
+                    result = exc
+                    stale = isinstance(exc, httpcore.TimeoutException)
+                    self._stale_async = self._stale_async or stale
+                step = _advance(exchange, result)
+        finally:
+            await self._release(pool)
         return _timed(step, started)
 
+    async def _release(self, pool: httpcore.AsyncConnectionPool) -> None:
+        left = self._in_flight.pop(pool) - 1
+        if left:
+            self._in_flight[pool] = left
+        elif pool is not self._apool:  # replaced while this push was in flight
+            await pool.aclose()
+
     async def _renew_stale_async(self) -> None:
-        # swapped before closing: sends of other threads' batches start on the new pool
+        """A new pool for the sends from now on, after a read timeout. The stale one is not
+        closed under pushes still in flight on it (other threads' batches): the PNS may have
+        answered them already, and the transport error would send them a second time. The
+        last of them closes it."""
         if self._stale_async and self._apool is not None:
             stale, self._apool, self._stale_async = self._apool, None, False
-            await stale.aclose()
+            if stale not in self._in_flight:
+                await stale.aclose()
 
     def close(self) -> None:
         with self._pool_lock:
