@@ -76,7 +76,9 @@ def test_a_renewed_pool_is_not_closed_under_pushes_in_flight(
     # After a read timeout the next batch starts on a new pool. Closing the old one under a
     # push still in flight on it (another thread's batch) fails a push the PNS may already
     # have answered, and sends it again: a duplicate (seen in the outage bench's hang mode).
-    api.reset_runtime(settings_for(config_dir, IDEMPOTENCY_TABLE=idempotency_table))
+    api.reset_runtime(
+        settings_for(config_dir, IDEMPOTENCY_TABLE=idempotency_table, PNS_READ_TIMEOUT="5")
+    )
     slow = f"{2:064x}"  # record(1)'s token: answered after 1.5 s, and a resend is refused
     apns.script(slow, Delay(1.5), Reply(400, "BadDeviceToken"))
     with Client(app) as client:
