@@ -194,7 +194,9 @@ def test_apns_new_token_within_20_minutes_is_refused(
 ) -> None:
     with h2_client(creds) as client:
         assert push(client, apns, apns_headers(creds)).status_code == 200
-        other_token = provider_token(creds, iat=time.time() - 5)
+        # another token: an iat of its own (now - 5 s was the session's own token when the
+        # test ran 5 s after the module was imported)
+        other_token = provider_token(creds, iat=SESSION_IAT - 1)
         newer = {**apns_headers(None), "authorization": f"bearer {other_token}"}
         response = push(client, apns, newer)
     assert (response.status_code, response.json()["reason"]) == (429, "TooManyProviderTokenUpdates")
