@@ -20,10 +20,10 @@ from app import app
 from chalicelib import api
 from fakepns.credentials import make_credentials
 from fakepns.fake_fcm import FakeFcm
-from fakepns.server_config import settings_for
+from fakepns.server_config import settings_for, write_config
 
 from .lambda_events import PUSH, LambdaContext, api_event
-from .run import apns_process, write_config
+from .run import apns_process
 
 PUSHES = 2000
 

@@ -44,11 +44,10 @@ from chalicelib import api  # noqa: E402
 from fakepns.credentials import (  # noqa: E402
     TestCredentials,
     make_credentials,
-    write_service_account,
 )
 from fakepns.fake_apns import Delay, FakeApns  # noqa: E402
 from fakepns.fake_fcm import FakeFcm  # noqa: E402
-from fakepns.server_config import LINPHONE, SYLK, applications_ini, settings_for  # noqa: E402
+from fakepns.server_config import LINPHONE, SYLK, settings_for, write_config  # noqa: E402
 
 from . import cost  # noqa: E402
 from .lambda_events import PUSH, LambdaContext, api_event  # noqa: E402
@@ -243,20 +242,6 @@ def warm_rss(config_dir: Path) -> tuple[float, float]:
     out = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     before, after = map(float, out.stdout.split()[-2:])
     return before, after
-
-
-def write_config(base: Path, creds: TestCredentials, apns_url: str, fcm: FakeFcm) -> Path:
-    config_dir = base / "config"
-    config_dir.mkdir(exist_ok=True)
-    account = write_service_account(creds, base / "sa.json", fcm.token_uri)
-    (config_dir / "general.ini").write_text("[server]\n[applications]\n")
-
-    class _Url:
-        url = apns_url
-
-    apps = applications_ini(creds, _Url(), fcm, account)  # type: ignore[arg-type]
-    (config_dir / "applications.ini").write_text(apps)
-    return config_dir
 
 
 @contextmanager

@@ -30,10 +30,10 @@ from chalicelib import api
 from chalicelib.retry.idempotency import create_idempotency_table
 from chalicelib.retry.sqs import create_queues
 from chalicelib.settings import Settings
-from fakepns.credentials import TestCredentials, make_credentials, write_service_account
+from fakepns.credentials import make_credentials
 from fakepns.fake_apns import FakeApns
 from fakepns.fake_fcm import FakeFcm
-from fakepns.server_config import LINPHONE, SYLK, applications_ini
+from fakepns.server_config import LINPHONE, SYLK, write_config
 
 
 @dataclass
@@ -187,7 +187,7 @@ def fake_stack() -> Iterator[tuple[FakeApns, Path]]:
         creds = make_credentials(base / "creds")
         topics = (SYLK, f"{SYLK}.voip", LINPHONE, f"{LINPHONE}.voip")
         with FakeApns(creds, topics=topics) as apns, FakeFcm(creds) as fcm:
-            yield apns, fake_config(base, creds, apns, fcm)
+            yield apns, write_config(base, creds, apns.url, fcm)
 
 
 def sqs_env(prefix: str, *, visibility_timeout: int | None = None) -> tuple[dict[str, str], Any]:
@@ -211,13 +211,3 @@ def sqs_settings(
     (settings, queue URL, SQS client)."""
     queue_env, sqs = sqs_env(prefix, visibility_timeout=visibility_timeout)
     return soak_settings(config_dir, **queue_env, **env), queue_env["RETRY_QUEUE_URL"], sqs
-
-
-def fake_config(base: Path, creds: TestCredentials, apns: FakeApns, fcm: FakeFcm) -> Path:
-    """A config directory under `base` whose apps push to the running fakes."""
-    config = base / "config"
-    config.mkdir()
-    account = write_service_account(creds, base / "sa.json", fcm.token_uri)
-    (config / "general.ini").write_text("[server]\n[applications]\n")
-    (config / "applications.ini").write_text(applications_ini(creds, apns, fcm, account))
-    return config

@@ -7,15 +7,32 @@ from pathlib import Path
 
 from chalicelib.settings import Settings
 
-from .credentials import TestCredentials
-from .fake_apns import FakeApns
+from .credentials import TestCredentials, write_service_account
 from .fake_fcm import FakeFcm
 
 SYLK = "com.example.sylk"
 LINPHONE = "com.example.linphone"
 
 
-def applications_ini(creds: TestCredentials, apns: FakeApns, fcm: FakeFcm, account: Path) -> str:
+def write_config(
+    base: Path,
+    creds: TestCredentials,
+    apns_url: str,
+    fcm: FakeFcm,
+    *,
+    general: str = "[server]\n[applications]\n",
+) -> Path:
+    """A config directory `base`/config whose apps push to the fake APNs at `apns_url` and to
+    the running fake FCM (its service account written beside it)."""
+    config = base / "config"
+    config.mkdir(exist_ok=True)
+    account = write_service_account(creds, base / "service-account.json", fcm.token_uri)
+    (config / "general.ini").write_text(general)
+    (config / "applications.ini").write_text(applications_ini(creds, apns_url, fcm, account))
+    return config
+
+
+def applications_ini(creds: TestCredentials, apns_url: str, fcm: FakeFcm, account: Path) -> str:
     """Four apps: sylk and linphone on both platforms; APNs certificate auth for sylk (the
     test certificate is issued for its bundle) and token auth for linphone."""
     return f"""
@@ -23,7 +40,7 @@ def applications_ini(creds: TestCredentials, apns: FakeApns, fcm: FakeFcm, accou
 app_id = {SYLK}
 app_type = sylk
 app_platform = apple
-apple_push_url = {apns.url}
+apple_push_url = {apns_url}
 apple_certificate = {creds.client_combined}
 tls_ca_file = {creds.ca_cert}
 
@@ -39,7 +56,7 @@ tls_ca_file = {creds.ca_cert}
 app_id = {LINPHONE}
 app_type = linphone
 app_platform = apple
-apple_push_url = {apns.url}
+apple_push_url = {apns_url}
 apple_key = {creds.apns_p8}
 key_id = {creds.apns_key_id}
 team_id = {creds.apns_team_id}

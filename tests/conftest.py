@@ -12,10 +12,10 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import api, audit
-from fakepns.credentials import TestCredentials, make_credentials, write_service_account
+from fakepns.credentials import TestCredentials, make_credentials
 from fakepns.fake_apns import FakeApns
 from fakepns.fake_fcm import FakeFcm
-from fakepns.server_config import LINPHONE, SYLK, applications_ini, settings_for
+from fakepns.server_config import LINPHONE, SYLK, settings_for, write_config
 
 pytest_plugins = ["tests.aws"]
 
@@ -52,12 +52,8 @@ def fcm(fcm_server: FakeFcm) -> FakeFcm:
 
 @pytest.fixture
 def config_dir(tmp_path: Path, creds: TestCredentials, apns: FakeApns, fcm: FakeFcm) -> Path:
-    directory = tmp_path / "config"
-    directory.mkdir()
-    account = write_service_account(creds, tmp_path / "service-account.json", fcm.token_uri)
-    (directory / "general.ini").write_text("[server]\nreturn_async = true\n[applications]\n")
-    (directory / "applications.ini").write_text(applications_ini(creds, apns, fcm, account))
-    return directory
+    general = "[server]\nreturn_async = true\n[applications]\n"
+    return write_config(tmp_path, creds, apns.url, fcm, general=general)
 
 
 @pytest.fixture

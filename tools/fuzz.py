@@ -20,10 +20,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from fakepns.credentials import make_credentials, write_service_account
+from fakepns.credentials import make_credentials
 from fakepns.fake_apns import FakeApns
 from fakepns.fake_fcm import FakeFcm
-from fakepns.server_config import LINPHONE, SYLK, applications_ini
+from fakepns.server_config import LINPHONE, SYLK, write_config
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -73,11 +73,7 @@ def run(max_examples: int, seed: int, work: Path) -> int:
     creds = make_credentials(work / "credentials")
     topics = (SYLK, f"{SYLK}.voip", LINPHONE, f"{LINPHONE}.voip")
     with FakeApns(creds, client_auth="optional", topics=topics) as apns, FakeFcm(creds) as fcm:
-        config = work / "config"
-        config.mkdir()
-        account = write_service_account(creds, work / "service-account.json", fcm.token_uri)
-        (config / "general.ini").write_text("[server]\n[applications]\n")
-        (config / "applications.ini").write_text(applications_ini(creds, apns, fcm, account))
+        config = write_config(work, creds, apns.url, fcm)
         port = free_port()
         env = {
             **os.environ,
